@@ -1,0 +1,27 @@
+"""conv2d: a 2-D convolution core and a property-based gate that verifies any conv2d.
+
+The core (``corr2d``, ``convolve2d``, ``conv2d``, ``Conv2D``) is importable from
+here; the gate lives in :mod:`conv2d.gate`. Names are resolved on first use, so
+importing the package (as the pytest plugin does in every session) costs nothing
+until the core is needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conv2d.functional import conv2d, convolve2d, corr2d
+    from conv2d.layers import Conv2D
+
+__all__ = ["Conv2D", "conv2d", "convolve2d", "corr2d"]
+__version__ = "0.1.0"
+
+_HOMES = {"conv2d": "functional", "convolve2d": "functional", "corr2d": "functional", "Conv2D": "layers"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"conv2d.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'conv2d' has no attribute {name!r}")

@@ -1,0 +1,7 @@
+"""``python -m conv2d verify [TARGET]``: see :mod:`conv2d.gate.cli`."""
+
+import sys
+
+from conv2d.gate.cli import main
+
+sys.exit(main())

@@ -1,0 +1,277 @@
+"""A convolution problem as a value: drawn by the strategies, printed as runnable code.
+
+A :class:`ConvCase` holds every choice that defines one call — shapes, parameters
+in the exact form passed (``1`` or ``(1, 1)`` or ``"same"``), dtype, device,
+memory layouts and a seed — and :meth:`ConvCase.materialize` turns it into
+tensors deterministically, so a printed case reproduces the failure exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import torch
+
+__all__ = [
+    "INPUT_LAYOUTS",
+    "Args",
+    "ConvCase",
+    "Pair",
+    "as_pair",
+    "dtype_of",
+    "output_size",
+    "resolve_padding",
+]
+
+Pair = tuple[int, int]
+IntOrPair = int | Pair
+Padding = int | Pair | str
+
+INPUT_LAYOUTS: tuple[str, ...] = ("contiguous", "channels_last", "strided", "transposed", "offset")
+_CAPABILITY_OF_LAYOUT = {
+    "contiguous": "contiguous",
+    "channels_last": "channels_last",
+    "strided": "strided",
+    "transposed": "strided",
+    "offset": "offset",
+}
+#: Grid spacing on [1, 2) of the precision a buggy kernel might silently drop to.
+_LOWER_GRID = {"float32": 2.0**-10, "float64": 2.0**-23}
+_DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+
+
+def dtype_of(name: str) -> torch.dtype:
+    """The torch dtype called ``name`` (one of float64, float32, float16, bfloat16)."""
+    return _DTYPES[name]
+
+
+def as_pair(value: IntOrPair) -> Pair:
+    """``3`` -> ``(3, 3)``; a pair is returned unchanged."""
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
+
+
+def resolve_padding(padding: Padding, kernel: Pair, dilation: Pair) -> tuple[int, int, int, int]:
+    """Explicit ``(top, bottom, left, right)`` padding for any padding form.
+
+    ``"same"`` follows PyTorch: total padding ``d * (k - 1)`` per axis, the odd
+    element on the bottom/right.
+    """
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        out = []
+        for k, d in zip(kernel, dilation, strict=True):
+            total = d * (k - 1)
+            out += [total // 2, total - total // 2]
+        return (out[0], out[1], out[2], out[3])
+    if isinstance(padding, str):
+        raise ValueError(f"padding={padding!r}; expected an int, a pair, 'same' or 'valid'")
+    ph, pw = as_pair(padding)
+    return (ph, ph, pw, pw)
+
+
+def output_size(
+    size: Pair, kernel: Pair, stride: IntOrPair, padding: Padding, dilation: IntOrPair
+) -> Pair:
+    """F.conv2d's output spatial size: ``floor((H + pads - d*(k-1) - 1) / s) + 1`` per axis."""
+    s, d = as_pair(stride), as_pair(dilation)
+    top, bottom, left, right = resolve_padding(padding, kernel, d)
+    pads = (top + bottom, left + right)
+    return (
+        (size[0] + pads[0] - d[0] * (kernel[0] - 1) - 1) // s[0] + 1,
+        (size[1] + pads[1] - d[1] * (kernel[1] - 1) - 1) // s[1] + 1,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """The tensors and parameters of one call, ready to pass to a target."""
+
+    input: torch.Tensor
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    stride: IntOrPair = 1
+    padding: Padding = 0
+    dilation: IntOrPair = 1
+    groups: int = 1
+
+    def params(self) -> dict[str, object]:
+        """The keyword parameters beside the tensors."""
+        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups}
+
+    def replace(self, **changes: object) -> Args:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _layout(base: torch.Tensor, layout: str, generator_offset: int) -> torch.Tensor:
+    """``base`` (contiguous) re-laid in memory as ``layout``; values are unchanged."""
+    if layout == "contiguous":
+        return base
+    if layout == "channels_last":
+        if base.dim() == 4:
+            return base.contiguous(memory_format=torch.channels_last)
+        if base.dim() == 3:  # (C, H, W) stored as H, W, C
+            return base.permute(1, 2, 0).contiguous().permute(2, 0, 1)
+        return base.t().contiguous().t() if base.dim() == 2 else base
+    if layout == "strided":  # every other element of a wider buffer along the last dim
+        wide = torch.zeros(*base.shape[:-1], 2 * base.shape[-1], dtype=base.dtype, device=base.device)
+        wide[..., ::2] = base
+        wide[..., 1::2] = float("nan")  # poison: reading the gaps shows up as NaN
+        return wide[..., ::2]
+    if layout == "transposed":  # last two dims stored column-major
+        if base.dim() < 2:
+            return _layout(base, "strided", generator_offset)
+        return base.transpose(-1, -2).contiguous().transpose(-1, -2)
+    if layout == "offset":  # a view that starts inside a larger buffer
+        offset = 1 + generator_offset % 7
+        flat = torch.full((base.numel() + offset,), float("nan"), dtype=base.dtype, device=base.device)
+        flat[offset:] = base.reshape(-1)
+        return flat[offset:].view(base.shape)
+    raise ValueError(f"layout={layout!r}; expected one of {INPUT_LAYOUTS}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvCase:
+    """One convolution problem, fully determined and reproducible.
+
+    ``kind="corr2d"`` cases are single-channel, unbatched and unparametrised:
+    they materialise to 2-D ``X`` and ``K``.
+    """
+
+    batch: int | None
+    in_channels: int
+    out_channels: int
+    height: int
+    width: int
+    kernel: Pair
+    stride: IntOrPair = 1
+    padding: Padding = 0
+    dilation: IntOrPair = 1
+    groups: int = 1
+    bias: bool = False
+    dtype: str = "float32"
+    device: str = "cpu"
+    input_layout: str = "contiguous"
+    weight_layout: str = "contiguous"
+    bias_layout: str = "contiguous"
+    values: Literal["uniform", "integer", "biased"] = "uniform"
+    seed: int = 0
+    kind: Literal["conv2d", "corr2d"] = "conv2d"
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return _DTYPES[self.dtype]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        if self.kind == "corr2d":
+            return (self.height, self.width)
+        chw = (self.in_channels, self.height, self.width)
+        return chw if self.batch is None else (self.batch, *chw)
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        if self.kind == "corr2d":
+            return self.kernel
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel)
+
+    @property
+    def out_spatial(self) -> Pair:
+        return output_size((self.height, self.width), self.kernel, self.stride, self.padding, self.dilation)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        if self.kind == "corr2d":
+            return self.out_spatial
+        spatial = self.out_spatial
+        co = (self.out_channels, *spatial)
+        return co if self.batch is None else (self.batch, *co)
+
+    @property
+    def reduction_length(self) -> int:
+        """K = C_in / groups * kh * kw: the number of products summed per output element."""
+        return (self.in_channels // self.groups) * self.kernel[0] * self.kernel[1]
+
+    @property
+    def layout_capabilities(self) -> set[str]:
+        """The capability names the chosen layouts need."""
+        layouts = {self.input_layout, self.weight_layout}
+        if self.bias:
+            layouts.add(self.bias_layout)
+        return {_CAPABILITY_OF_LAYOUT[name] for name in layouts}
+
+    def replace(self, **changes: object) -> ConvCase:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def _values(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+        if self.values == "integer":
+            # small integers: every product and partial sum is exact while sums stay small
+            low, high = (-2, 3) if self.dtype in ("float16", "bfloat16") else (-4, 5)
+            return torch.randint(low, high, shape, generator=generator).to(torch.float64)
+        if self.values == "biased":
+            return self._biased(shape, generator)
+        x = torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1
+        # bounded and subnormal-free in every dtype: no magnitude below 2**-6 except exact zeros
+        return torch.where(x.abs() < 2.0**-6, torch.zeros_like(x), x)
+
+    def _biased(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+        """Positive values in [1, 2) just below the midpoint of the next-lower precision's grid.
+
+        Rounding them to that precision (TF32 or bfloat16 for float32 data, float32
+        for float64 data) always rounds down, so a silent precision reduction adds
+        up over the whole reduction instead of averaging out: the error grows like
+        K * u(lower) and stands far above the bound K * u(dtype) at any K.
+        """
+        x = 1 + torch.rand(shape, generator=generator, dtype=torch.float64)
+        step = _LOWER_GRID.get(self.dtype)
+        if step is None:  # float16/bfloat16 data are exact products: positive values bias the accumulation
+            return x
+        return torch.floor((x - 1) / step) * step + 1 + 0.499 * step
+
+    def materialize(self, device: str | None = None) -> Args:
+        """The tensors of this case, rounded to its dtype, on its device, in its layouts."""
+        generator = torch.Generator().manual_seed(self.seed)
+        dtype = self.torch_dtype
+        target_device = device or self.device
+
+        def make(shape: tuple[int, ...], layout: str, index: int) -> torch.Tensor:
+            base = self._values(shape, generator).to(dtype=dtype, device=target_device)
+            return _layout(base, layout, self.seed + index)
+
+        x = make(self.input_shape, self.input_layout, 0)
+        w = make(self.weight_shape, self.weight_layout, 1)
+        b = make((self.out_channels,), self.bias_layout, 2) if self.bias else None
+        if self.kind == "corr2d":
+            return Args(x, w, None)
+        return Args(x, w, b, self.stride, self.padding, self.dilation, self.groups)
+
+    def describe(self) -> str:
+        """A one-line human summary: shapes, parameters, dtype, layouts."""
+        if self.kind == "corr2d":
+            head = f"corr2d X{self.input_shape} K{self.kernel}"
+        else:
+            head = (
+                f"input{self.input_shape} weight{self.weight_shape}"
+                f"{' +bias' if self.bias else ''} stride={self.stride!r} padding={self.padding!r}"
+                f" dilation={self.dilation!r} groups={self.groups}"
+            )
+        layouts = f"layouts={self.input_layout}/{self.weight_layout}"
+        return f"{head} {self.dtype} {self.device} {layouts} values={self.values}"
+
+    def to_code(self) -> str:
+        """Python source that rebuilds this exact case."""
+        fields = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != f.default
+            or f.name in ("batch", "in_channels", "out_channels", "height", "width", "kernel")
+        )
+        return f"ConvCase({fields})"

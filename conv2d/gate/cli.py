@@ -1,0 +1,140 @@
+"""``python -m conv2d verify``: the gate's command line.
+
+Exit codes: 0 every property holds (unsupported, skipped and known failures
+allowed), 1 some property fails, 2 a usage, loading or internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+USAGE_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    from conv2d.gate.engine import PROFILES
+
+    parser = argparse.ArgumentParser(
+        prog="python -m conv2d",
+        description="Verify a 2-D convolution against torch.nn.functional.conv2d's contract.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="verify")
+    verify = sub.add_parser(
+        "verify",
+        help="check every property of the catalogue on a target",
+        description="Check every property of the catalogue on TARGET and print a conformance table.",
+    )
+    verify.add_argument(
+        "target",
+        nargs="?",
+        help="'package.module:function' (default: the built-in core, conv2d.functional:conv2d or :corr2d)",
+    )
+    verify.add_argument("--kind", choices=("conv2d", "corr2d"), default="conv2d",
+                        help="conv2d: F.conv2d's signature (default); corr2d: corr2d(X, K) on 2-D tensors")
+    verify.add_argument("--device", choices=("cpu", "cuda", "all"), default="cpu",
+                        help="where to run the cases (all: cpu and, when present, cuda)")
+    verify.add_argument("--profile", choices=sorted(PROFILES), default="default",
+                        help="search effort: " + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
+    verify.add_argument("--seed", type=int, default=0, help="seed of the search (default 0); same seed, same verdict")
+    verify.add_argument("--property", action="append", metavar="NAME", dest="properties",
+                        help="check only this property (repeatable); see --list")
+    verify.add_argument("--fail-fast", action="store_true", help="stop at the first failing property")
+    verify.add_argument("--json", metavar="FILE", help="write the machine-readable report to FILE")
+    verify.add_argument("--markdown", metavar="FILE", help="write a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)")
+    verify.add_argument("--xfails-file", metavar="FILE", help="known failures, one 'property[device]  # reason' per line")
+    verify.add_argument("--skips-file", metavar="FILE", help="properties not to run, one 'property[device]  # reason' per line")
+    verify.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="time one call of the target may take before it counts as hung (default 30)")
+    verify.add_argument("-n", "--workers", type=int, default=1, metavar="WORKERS",
+                        help="processes to spread the properties over (default 1)")
+    verify.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    verify.add_argument("--list", action="store_true", help="list the properties and exit")
+    return parser
+
+
+def _devices(choice: str) -> list[str] | str:
+    from conv2d.gate.engine import cuda_available
+
+    if choice == "cpu":
+        return ["cpu"]
+    if choice == "cuda":
+        if not cuda_available():
+            return "--device cuda: torch sees no CUDA device here; use --device cpu or --device all"
+        return ["cuda"]
+    return ["cpu", "cuda"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = _parser()
+    ns = parser.parse_args(argv)
+    if ns.command != "verify":
+        parser.print_help(sys.stderr)
+        return USAGE_ERROR
+
+    from conv2d.gate.engine import properties_for
+    from conv2d.gate.known import load_known
+    from conv2d.gate.report import render_markdown, render_text, write_json
+    from conv2d.gate.suite import run_suite
+    from conv2d.gate.target import LoadError, Target
+
+    if ns.list:
+        for prop in properties_for(ns.kind):
+            print(f"{prop.name:22s} {prop.law}")
+        return 0
+    if ns.workers < 1:
+        print(f"error: -n/--workers={ns.workers}; use 1 or more", file=sys.stderr)
+        return USAGE_ERROR
+    if ns.timeout <= 0:
+        print(f"error: --timeout={ns.timeout:g}; use a positive number of seconds", file=sys.stderr)
+        return USAGE_ERROR
+    devices = _devices(ns.device)
+    if isinstance(devices, str):
+        print(f"error: {devices}", file=sys.stderr)
+        return USAGE_ERROR
+    try:
+        if ns.properties:
+            properties_for(ns.kind, ns.properties)
+        xfails = load_known(ns.xfails_file)
+        skips = load_known(ns.skips_file)
+        target = Target.load(ns.target, kind=ns.kind, timeout=ns.timeout)
+    except (LoadError, ValueError, FileNotFoundError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+
+    def progress(result: object) -> None:
+        if not ns.quiet:
+            r = result  # PropertyResult
+            print(f"  {r.property:22s} {r.device:5s} {r.status:12s} {r.seconds:6.1f} s", file=sys.stderr)  # type: ignore[attr-defined]
+
+    if not ns.quiet:
+        print(f"verifying {target.name} ({ns.kind}) with profile {ns.profile}, seed {ns.seed}", file=sys.stderr)
+    report = run_suite(
+        target,
+        devices=devices,
+        profile=ns.profile,
+        seed=ns.seed,
+        only=ns.properties,
+        fail_fast=ns.fail_fast,
+        xfails=xfails,
+        skips=skips,
+        workers=ns.workers,
+        on_result=progress,
+    )
+    print(render_text(report))
+    if ns.json:
+        write_json(report, ns.json)
+    if ns.markdown:
+        with open(ns.markdown, "a", encoding="utf-8") as out:
+            out.write(render_markdown(report))
+    code = 2 if any(r.status == "error" for r in report.results) and not report.failed else report.exit_code
+    if target.hung:  # a hung call still runs in a daemon thread: leave without waiting for it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

@@ -1,0 +1,74 @@
+"""Known failures and skips, kept in files so they are visible, reviewed and never stale.
+
+One entry per line: a property pattern, then ``#`` and the reason::
+
+    gradients            # backward not written yet (issue 12)
+    determinism[cuda]    # atomics in the split-K path
+    linearity-*          # shell patterns match several properties
+
+``name`` matches the property on every device; ``name[device]`` on one device.
+An *xfail* entry turns a failure into ``xfail`` and reports ``xpass`` when the
+property starts to hold; a *skip* entry does not run the property at all.
+Entries that match no property checked in the run are reported as stale.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from pathlib import Path
+
+__all__ = ["KnownEntry", "KnownList", "load_known"]
+
+
+@dataclasses.dataclass(frozen=True)
+class KnownEntry:
+    """One line of a known-failures or skips file."""
+
+    pattern: str
+    reason: str
+    source: str  # "file:line"
+
+    def matches(self, prop: str, device: str) -> bool:
+        return fnmatch.fnmatchcase(f"{prop}[{device}]", self.pattern) or fnmatch.fnmatchcase(prop, self.pattern)
+
+
+@dataclasses.dataclass
+class KnownList:
+    """The entries of one file, and which of them matched anything."""
+
+    entries: list[KnownEntry] = dataclasses.field(default_factory=list)
+    used: set[str] = dataclasses.field(default_factory=set)
+
+    def match(self, prop: str, device: str) -> KnownEntry | None:
+        for entry in self.entries:
+            if entry.matches(prop, device):
+                self.used.add(entry.source)
+                return entry
+        return None
+
+    def stale(self) -> list[KnownEntry]:
+        """Entries that matched no property in this run."""
+        return [e for e in self.entries if e.source not in self.used]
+
+
+def load_known(path: str | Path | None) -> KnownList:
+    """Parse a known-failures/skips file; a line without a reason is an error naming the line."""
+    if path is None:
+        return KnownList()
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"known-failures file {str(path)!r} does not exist")
+    entries = []
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        pattern, sep, reason = line.partition("#")
+        pattern, reason = pattern.strip(), reason.strip()
+        if not sep or not reason:
+            raise ValueError(f"{path}:{number}: {line!r} has no reason; write it as '{pattern}  # why it is known'")
+        if " " in pattern:
+            raise ValueError(f"{path}:{number}: pattern {pattern!r} contains a space; one pattern per line")
+        entries.append(KnownEntry(pattern, reason, f"{path}:{number}"))
+    return KnownList(entries)

@@ -1,0 +1,545 @@
+"""The property catalogue: each law a convolution must obey, as a short checked function.
+
+Every property takes a :class:`~conv2d.gate.target.Target` and a
+:class:`~conv2d.gate.case.ConvCase` and raises
+:class:`~conv2d.gate.target.Violation` when the law does not hold. They are
+plain functions, usable outside pytest and outside Hypothesis::
+
+    from conv2d.gate import PROPERTIES, ConvCase, Target
+    PROPERTIES["matches-reference"].check(Target.load("mypkg.conv:conv2d"), ConvCase(...))
+
+Laws that relate two computed results (linearity, groups, strides...) are
+judged exactly like the reference comparison: each computed tensor may differ
+from its exact value by its rounding bound (see :mod:`conv2d.gate.tolerance`),
+so the two sides may differ by the sum of their bounds, and by nothing more.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from conv2d.gate.capabilities import Capabilities
+from conv2d.gate.case import Args, ConvCase, as_pair, resolve_padding
+from conv2d.gate.reference import Exact, reference, reference_grads
+from conv2d.gate.target import Target, Violation
+from conv2d.gate.tolerance import bound, judge, precision_for
+
+__all__ = ["PROPERTIES", "Property"]
+
+Check = Callable[[Target, ConvCase], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Property:
+    """One law of the catalogue.
+
+    Attributes:
+        name: short kebab-case identifier, used on the command line and in reports.
+        check: the function that checks one case.
+        kinds: target kinds it applies to.
+        require: constraints on the cases it is checked on (see ``strategies.REQUIREMENTS``).
+        examples: cases drawn under the default profile.
+        needs: capability fields that must be declared True for the law to apply.
+    """
+
+    name: str
+    check: Check
+    kinds: tuple[str, ...]
+    require: frozenset[str]
+    examples: int
+    needs: tuple[str, ...] = ()
+
+    @property
+    def law(self) -> str:
+        """The law in one sentence (the first line of the check's docstring)."""
+        return (self.check.__doc__ or "").strip().splitlines()[0]
+
+    def unsupported_by(self, caps: Capabilities) -> str | None:
+        """Why the declared capabilities rule this property out, or None."""
+        for field in self.needs:
+            if field == "cuda+cpu":
+                if not {"cpu", "cuda"} <= set(caps.devices):
+                    return "declared devices do not include both cpu and cuda"
+            elif field == "non-contiguous":
+                if set(caps.layouts) == {"contiguous"}:
+                    return "declared layouts are contiguous only"
+            elif field == "padding":
+                if not caps.padding:
+                    return "declared padding forms are zero padding only"
+            elif not getattr(caps, field):
+                return f"declared {field}=False"
+        return None
+
+
+PROPERTIES: dict[str, Property] = {}
+
+
+def _law(
+    name: str,
+    *,
+    kinds: Sequence[str] = ("conv2d", "corr2d"),
+    require: Sequence[str] = (),
+    examples: int = 40,
+    needs: Sequence[str] = (),
+) -> Callable[[Check], Check]:
+    def add(check: Check) -> Check:
+        PROPERTIES[name] = Property(name, check, tuple(kinds), frozenset(require), examples, tuple(needs))
+        return check
+
+    return add
+
+
+# -- shared judgement helpers -----------------------------------------------------------------
+
+
+def _transformed(case: ConvCase) -> int:
+    top, bottom, left, right = resolve_padding(case.padding, case.kernel, as_pair(case.dilation))
+    return (case.height + top + bottom) * (case.width + left + right)
+
+
+def _bound_of(
+    target: Target, case: ConvCase, exact: Exact, *, reduction: int | None = None, backward: bool = False
+) -> torch.Tensor:
+    precision = precision_for(case.torch_dtype, tf32=target.capabilities.tf32, backward=backward)
+    return bound(
+        exact.value,
+        exact.magnitude,
+        reduction=case.reduction_length if reduction is None else reduction,
+        precision=precision,
+        transformed=_transformed(case),
+    )
+
+
+def _check_meta(out: torch.Tensor, shape: Sequence[int], case: ConvCase, what: str) -> None:
+    """Shape, dtype and device of ``out`` in the project's message grammar."""
+    if tuple(out.shape) != tuple(shape):
+        raise Violation(f"{what}.shape={tuple(out.shape)}, but should be {tuple(shape)}")
+    if out.dtype != case.torch_dtype:
+        raise Violation(f"{what}.dtype={out.dtype}, but should be {case.torch_dtype} (the input's dtype)")
+    if out.device.type != torch.device(case.device).type:
+        raise Violation(f"{what}.device={out.device}, but should be {case.device} (the input's device)")
+
+
+def _within(actual: torch.Tensor, expected: torch.Tensor, allowed: torch.Tensor, what: str) -> float:
+    """Raise unless every element of ``actual`` is within ``allowed`` of ``expected``."""
+    verdict = judge(actual, expected, allowed)
+    if not verdict.holds:
+        raise Violation(f"{what}: {verdict.summary()}")
+    return verdict.max_ratio
+
+
+def _f64(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to(device="cpu", dtype=torch.float64)
+
+
+def _call_checked(target: Target, case: ConvCase, args: Args, what: str = "output") -> torch.Tensor:
+    out = target(args)
+    _check_meta(out, case.output_shape, case, what)
+    return out
+
+
+# -- the laws ---------------------------------------------------------------------------------
+
+
+@_law("output-shape", examples=60)
+def output_shape(target: Target, case: ConvCase) -> None:
+    """The output has F.conv2d's shape (the output-size formula), the input's dtype and its device."""
+    _call_checked(target, case, case.materialize())
+
+
+@_law("matches-reference", examples=150)
+def matches_reference(target: Target, case: ConvCase) -> None:
+    """Every output element is within its rounding bound of F.conv2d computed exactly in float64."""
+    args = case.materialize()
+    out = _call_checked(target, case, args)
+    exact = reference(args)
+    _within(out, exact.value, _bound_of(target, case, exact), "output vs float64 reference")
+
+
+@_law("large-input", require=("large",), examples=6)
+def large_input(target: Target, case: ConvCase) -> None:
+    """Inputs of 2**16 elements and more (past narrow-index and size-threshold limits) match the reference."""
+    matches_reference(target, case)
+
+
+def _linear_combination(
+    target: Target, case: ConvCase, vary: str
+) -> None:
+    a, b = 0.5, -2.0  # powers of two: scaling is exact, only the sum rounds
+    args = case.materialize()
+    other = case.replace(seed=case.seed + 1).materialize()
+    first, second = getattr(args, vary), getattr(other, vary)
+    mixed = a * first + b * second
+    y_mixed = _call_checked(target, case, args.replace(**{vary: mixed}), "output of the combination")
+    y1 = _call_checked(target, case, args, "output")
+    y2 = _call_checked(target, case, args.replace(**{vary: second}), "output of the second operand")
+    exact_mixed = reference(args.replace(**{vary: mixed}))
+    exact1 = reference(args)
+    exact2 = reference(args.replace(**{vary: second}))
+    # what rounding ``mixed`` to the dtype changed, computed exactly
+    rounding = _f64(mixed) - (a * _f64(first) + b * _f64(second))
+    correction = reference(args.replace(**{vary: rounding})).value
+    expected = a * _f64(y1) + b * _f64(y2) + correction
+    allowed = (
+        _bound_of(target, case, exact_mixed)
+        + abs(a) * _bound_of(target, case, exact1)
+        + abs(b) * _bound_of(target, case, exact2)
+    )
+    _within(y_mixed, expected, allowed, f"conv(a*{vary}1 + b*{vary}2) vs a*conv({vary}1) + b*conv({vary}2)")
+
+
+@_law("linearity-input", require=("no-bias",), examples=40)
+def linearity_input(target: Target, case: ConvCase) -> None:
+    """conv(a*x1 + b*x2, w) = a*conv(x1, w) + b*conv(x2, w)."""
+    _linear_combination(target, case, "input")
+
+
+@_law("linearity-weight", require=("no-bias",), examples=40)
+def linearity_weight(target: Target, case: ConvCase) -> None:
+    """conv(x, a*w1 + b*w2) = a*conv(x, w1) + b*conv(x, w2)."""
+    _linear_combination(target, case, "weight")
+
+
+def _rot180(t: torch.Tensor) -> torch.Tensor:
+    return t.flip(-2, -1)
+
+
+@_law("flipped-kernel", require=("unit-stride", "symmetric-padding"), examples=40)
+def flipped_kernel(target: Target, case: ConvCase) -> None:
+    """Convolution is correlation with the flipped kernel: rotating input and kernel by 180° rotates the output."""
+    args = case.materialize()
+    out = _call_checked(target, case, args)
+    turned = _call_checked(
+        target, case, args.replace(input=_rot180(args.input), weight=_rot180(args.weight)), "output of the rotated call"
+    )
+    exact = reference(args)
+    allowed = _bound_of(target, case, exact)
+    _within(turned, _rot180(_f64(out)), allowed + _rot180(allowed), "conv(rot180 x, rot180 w) vs rot180 conv(x, w)")
+
+
+@_law("bias-superposition", kinds=("conv2d",), require=("bias",), examples=30, needs=("bias",))
+def bias_superposition(target: Target, case: ConvCase) -> None:
+    """conv(x, w, b) = conv(x, w) + b, with b broadcast over batch and space."""
+    args = case.materialize()
+    assert args.bias is not None
+    with_bias = _call_checked(target, case, args)
+    without = _call_checked(target, case, args.replace(bias=None), "output without bias")
+    exact_with, exact_without = reference(args), reference(args.replace(bias=None))
+    expected = _f64(without) + _f64(args.bias)[:, None, None]
+    allowed = _bound_of(target, case, exact_with) + _bound_of(target, case, exact_without)
+    _within(with_bias, expected, allowed, "conv(x, w, b) vs conv(x, w) + b")
+
+
+@_law("groups-concat", kinds=("conv2d",), require=("grouped",), examples=40, needs=("groups",))
+def groups_concat(target: Target, case: ConvCase) -> None:
+    """A grouped convolution is the concatenation of per-group convolutions with groups=1."""
+    args = case.materialize()
+    out = _call_checked(target, case, args)
+    g, cin, cout = case.groups, case.in_channels // case.groups, case.out_channels // case.groups
+    parts = []
+    for i in range(g):
+        part_case = case.replace(in_channels=cin, out_channels=cout, groups=1)
+        part_args = args.replace(
+            input=args.input.narrow(-3, i * cin, cin),
+            weight=args.weight[i * cout : (i + 1) * cout],
+            bias=None if args.bias is None else args.bias[i * cout : (i + 1) * cout],
+            groups=1,
+        )
+        parts.append(_f64(_call_checked(target, part_case, part_args, f"output of group {i}")))
+    exact = reference(args)
+    allowed = 2 * _bound_of(target, case, exact)
+    _within(out, torch.cat(parts, dim=-3), allowed, f"groups={g} output vs concatenated per-group outputs")
+
+
+@_law("batch-independence", kinds=("conv2d",), examples=30)
+def batch_independence(target: Target, case: ConvCase) -> None:
+    """Each sample's output depends on that sample alone: a batch equals its samples, one by one and unbatched."""
+    args = case.materialize()
+    out = _call_checked(target, case, args)
+    exact = reference(args)
+    allowed = 2 * _bound_of(target, case, exact)
+    if case.batch is None:  # unbatched: compare with the same sample as a batch of one
+        one = case.replace(batch=1)
+        batched = _call_checked(target, one, args.replace(input=args.input.unsqueeze(0)), "output of the batch of one")
+        _within(out, _f64(batched)[0], allowed, "unbatched output vs the same input as a batch of one")
+        return
+    for n in range(case.batch):
+        single = _call_checked(target, case.replace(batch=1), args.replace(input=args.input[n : n + 1]), f"output of sample {n}")
+        _within(out[n : n + 1], _f64(single), allowed[n : n + 1], f"batch output[{n}] vs sample {n} alone")
+        if target.capabilities.unbatched:
+            alone = _call_checked(target, case.replace(batch=None), args.replace(input=args.input[n]), f"unbatched output of sample {n}")
+            _within(out[n], _f64(alone), allowed[n], f"batch output[{n}] vs sample {n} as unbatched input")
+
+
+@_law("padding-forms", kinds=("conv2d",), examples=40, needs=("padding",))
+def padding_forms(target: Target, case: ConvCase) -> None:
+    """Any padding ("same", "valid", an int, a pair) equals zero-padding the input explicitly and using padding=0."""
+    args = case.materialize()
+    out = _call_checked(target, case, args)
+    top, bottom, left, right = resolve_padding(case.padding, case.kernel, as_pair(case.dilation))
+    padded = F.pad(args.input, (left, right, top, bottom))
+    flat = case.replace(height=case.height + top + bottom, width=case.width + left + right, padding=0)
+    explicit = _call_checked(target, flat, args.replace(input=padded, padding=0), "output with explicit padding")
+    exact = reference(args)
+    allowed = 2 * _bound_of(target, case, exact)
+    _within(out, _f64(explicit), allowed, f"padding={case.padding!r} vs explicit zero padding")
+
+
+@_law("stride-subsampling", kinds=("conv2d",), require=("strided",), examples=40, needs=("stride",))
+def stride_subsampling(target: Target, case: ConvCase) -> None:
+    """A strided convolution is the stride-1 convolution subsampled every stride rows and columns."""
+    args = case.materialize()
+    out = _call_checked(target, case, args)
+    sh, sw = as_pair(case.stride)
+    dense_case = case.replace(stride=1)
+    dense = _call_checked(target, dense_case, args.replace(stride=1), "stride-1 output")
+    exact = reference(args)
+    allowed = _bound_of(target, case, exact)
+    dense_allowed = _bound_of(target, dense_case, reference(args.replace(stride=1)))[..., ::sh, ::sw]
+    _within(out, _f64(dense)[..., ::sh, ::sw], allowed + dense_allowed, f"stride={case.stride!r} vs stride-1 output subsampled")
+
+
+def _dilate(weight: torch.Tensor, dilation: tuple[int, int]) -> torch.Tensor:
+    dh, dw = dilation
+    kh, kw = weight.shape[-2:]
+    out = weight.new_zeros(*weight.shape[:-2], dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    out[..., ::dh, ::dw] = weight
+    return out
+
+
+@_law("dilation-zero-insert", kinds=("conv2d",), require=("dilated",), examples=40, needs=("dilation",))
+def dilation_zero_insert(target: Target, case: ConvCase) -> None:
+    """A dilated kernel equals the kernel with dilation-1 zeros inserted between its taps, at dilation 1."""
+    args = case.materialize()
+    out = _call_checked(target, case, args)
+    d = as_pair(case.dilation)
+    wide = _dilate(args.weight, d)
+    wide_case = case.replace(kernel=(wide.shape[-2], wide.shape[-1]), dilation=1)
+    plain = _call_checked(target, wide_case, args.replace(weight=wide, dilation=1), "output with the zero-inserted kernel")
+    exact = reference(args)
+    allowed = _bound_of(target, case, exact) + _bound_of(target, wide_case, reference(args.replace(weight=wide, dilation=1)))
+    _within(out, _f64(plain), allowed, f"dilation={case.dilation!r} vs zero-inserted kernel")
+
+
+def _delta_weight(case: ConvCase, args: Args) -> torch.Tensor:
+    """A kernel with one tap of 1 per output channel, at a case-chosen position and input channel."""
+    weight = torch.zeros_like(args.weight)
+    kh, kw = case.kernel
+    i, j = case.seed % kh, (case.seed // kh) % kw
+    if weight.dim() == 2:
+        weight[i, j] = 1
+        return weight
+    cin = weight.shape[1]
+    for o in range(weight.shape[0]):
+        weight[o, (o + case.seed) % cin, i, j] = 1
+    return weight
+
+
+@_law("delta-identity", examples=30)
+def delta_identity(target: Target, case: ConvCase) -> None:
+    """A kernel with a single tap of 1 copies the (padded, strided, dilated) input: conv(x, δ) = shifted x."""
+    args = case.materialize()
+    args = args.replace(weight=_delta_weight(case, args))
+    out = _call_checked(target, case, args)
+    exact = reference(args)
+    _within(out, exact.value, _bound_of(target, case, exact), "output for a single-tap kernel vs the shifted input")
+
+
+@_law("shift-equivariance", require=("no-padding",), examples=30)
+def shift_equivariance(target: Target, case: ConvCase) -> None:
+    """Cropping whole strides off the input's top-left crops the same number of rows and columns off the output."""
+    out_h, out_w = case.out_spatial
+    if out_h == 1 and out_w == 1:  # nothing to crop: the law reduces to a well-formed output
+        _call_checked(target, case, case.materialize())
+        return
+    a, b = (case.seed % out_h), ((case.seed // 7) % out_w)
+    if a == 0 and b == 0:
+        a, b = (1, 0) if out_h > 1 else (0, 1)
+    sh, sw = as_pair(case.stride)
+    args = case.materialize()
+    out = _call_checked(target, case, args)
+    cropped = case.replace(height=case.height - a * sh, width=case.width - b * sw)
+    shifted = _call_checked(target, cropped, args.replace(input=args.input[..., a * sh :, b * sw :]), "output of the cropped input")
+    exact = reference(args)
+    allowed = 2 * _bound_of(target, case, exact)[..., a:, b:]
+    _within(out[..., a:, b:], _f64(shifted), allowed, f"output[..., {a}:, {b}:] vs output of input[..., {a * sh}:, {b * sw}:]")
+
+
+def _grad_case(case: ConvCase, args: Args) -> tuple[list[torch.Tensor], torch.Tensor]:
+    leaves = [t.detach().requires_grad_() for t in (args.input, args.weight, args.bias) if t is not None]
+    generator = torch.Generator().manual_seed(case.seed + 17)
+    grad = (torch.rand(case.output_shape, generator=generator, dtype=torch.float64) * 2 - 1).to(
+        dtype=case.torch_dtype, device=case.device
+    )
+    return leaves, grad
+
+
+def _target_grads(target: Target, case: ConvCase, args: Args) -> tuple[Args, torch.Tensor, torch.Tensor, list]:
+    leaves, grad_output = _grad_case(case, args)
+    args = args.replace(
+        input=leaves[0], weight=leaves[1], bias=leaves[2] if args.bias is not None else None
+    )
+    with torch.enable_grad():
+        out = _call_checked(target, case, args)
+        if out.grad_fn is None:
+            raise Violation(
+                "output.grad_fn=None, but should carry autograd history (input and weight require grad); "
+                "declare autograd=False if the target does not support autograd"
+            )
+        grads = target.backward(out, leaves, grad_output)
+    names = ("input", "weight", "bias")
+    for name, leaf, grad in zip(names, leaves, grads, strict=False):
+        if grad is None:
+            raise Violation(f"{name}.grad=None, but should be a tensor: the output does not depend on {name} through autograd")
+        if tuple(grad.shape) != tuple(leaf.shape) or grad.dtype != leaf.dtype:
+            raise Violation(
+                f"{name}.grad has shape {tuple(grad.shape)} and dtype {grad.dtype}, "
+                f"but should have {tuple(leaf.shape)} and {leaf.dtype}"
+            )
+    return args, out, grad_output, list(grads)
+
+
+def _grad_reductions(case: ConvCase) -> tuple[int, int, int]:
+    """Products summed per element of grad_input, grad_weight and grad_bias."""
+    out_h, out_w = case.out_spatial
+    per_plane = (case.batch or 1) * out_h * out_w
+    return (case.out_channels // case.groups) * case.kernel[0] * case.kernel[1], per_plane, per_plane
+
+
+@_law("gradients", require=(), examples=40, needs=("autograd",))
+def gradients(target: Target, case: ConvCase) -> None:
+    """Input, weight and bias gradients are within their rounding bounds of the exact float64 gradients."""
+    args = case.materialize()
+    args, _, grad_output, grads = _target_grads(target, case, args)
+    exact = reference_grads(args, grad_output)
+    reductions = _grad_reductions(case)
+    pairs = [("input", exact.input), ("weight", exact.weight), ("bias", exact.bias)]
+    for (name, ex), grad, k in zip(pairs, grads, reductions, strict=False):
+        assert ex is not None
+        allowed = _bound_of(target, case, ex, reduction=k, backward=True)
+        _within(grad, ex.value, allowed, f"{name}.grad vs float64 reference gradient")
+
+
+@_law("adjoint", examples=30, needs=("autograd",))
+def adjoint(target: Target, case: ConvCase) -> None:
+    """Backward is the adjoint of forward: <conv(x, w) + b, g> = <x, dx> + <b, db> = <w, dw> + <b, db>."""
+    args = case.materialize()
+    args, out, g, grads = _target_grads(target, case, args)
+    exact_out = reference(args)
+    exact = reference_grads(args, g)
+    g64 = _f64(g)
+    lhs = (_f64(out) * g64).sum()
+    bias_term = torch.zeros((), dtype=torch.float64)
+    bias_slack = torch.zeros((), dtype=torch.float64)
+    reductions = _grad_reductions(case)
+    if args.bias is not None and exact.bias is not None:
+        bias_term = (_f64(args.bias) * _f64(grads[2])).sum()
+        bias_slack = (_f64(args.bias).abs() * _bound_of(target, case, exact.bias, reduction=reductions[2], backward=True)).sum()
+    slack_out = (g64.abs() * _bound_of(target, case, exact_out)).sum()
+    for name, leaf, grad, ex, k in (
+        ("input", args.input, grads[0], exact.input, reductions[0]),
+        ("weight", args.weight, grads[1], exact.weight, reductions[1]),
+    ):
+        rhs = (_f64(leaf) * _f64(grad)).sum() + bias_term
+        slack = slack_out + (_f64(leaf).abs() * _bound_of(target, case, ex, reduction=k, backward=True)).sum() + bias_slack
+        # the three inner products are sums of many terms, each rounded once in float64
+        slack = slack + 4 * torch.finfo(torch.float64).eps * (g64.abs() * exact_out.magnitude).sum()
+        if not (lhs - rhs).abs() <= slack:
+            raise Violation(
+                f"<out, g>={float(lhs):.9g}, but <{name}, d{name}> + <b, db>={float(rhs):.9g}; "
+                f"difference {float((lhs - rhs).abs()):.3g} exceeds the bound {float(slack):.3g}"
+            )
+
+
+@_law("layout-invariance", examples=40, needs=("non-contiguous",))
+def layout_invariance(target: Target, case: ConvCase) -> None:
+    """The result does not depend on memory layout: channels_last, strided views and offsets give the contiguous result."""
+    if case.input_layout == case.weight_layout == "contiguous":
+        alternatives = [x for x in ("channels_last", "strided", "offset", "transposed") if x != "contiguous"]
+        usable = [x for x in alternatives if case.replace(input_layout=x).layout_capabilities <= {*target.capabilities.layouts}]
+        case = case.replace(input_layout=usable[case.seed % len(usable)])
+    args = case.materialize()
+    out = _call_checked(target, case, args)
+    plain_case = case.replace(input_layout="contiguous", weight_layout="contiguous", bias_layout="contiguous")
+    plain = _call_checked(target, plain_case, plain_case.materialize(), "output for contiguous arguments")
+    exact = reference(args)
+    _within(
+        out,
+        _f64(plain),
+        2 * _bound_of(target, case, exact),
+        f"layouts {case.input_layout}/{case.weight_layout} vs contiguous",
+    )
+
+
+def _snapshot(args: Args) -> list[tuple[str, torch.Tensor, tuple[int, ...], int]]:
+    return [
+        (name, t.detach().clone(), t.stride(), t.storage_offset())
+        for name, t in (("input", args.input), ("weight", args.weight), ("bias", args.bias))
+        if t is not None
+    ]
+
+
+@_law("input-immutability", examples=30)
+def input_immutability(target: Target, case: ConvCase) -> None:
+    """The call leaves its arguments unchanged: same values, same strides."""
+    args = case.materialize()
+    before = _snapshot(args)
+    target(args)
+    current = {name: t for name, t in (("input", args.input), ("weight", args.weight), ("bias", args.bias))}
+    for name, saved, stride, offset in before:
+        now = current[name]
+        if now.stride() != stride or now.storage_offset() != offset:
+            raise Violation(f"{name}.stride()={now.stride()}, but should still be {stride} after the call")
+        if not torch.equal(now, saved):
+            changed = int((now != saved).sum())
+            raise Violation(f"{name} was modified by the call: {changed} of {now.numel()} elements changed")
+
+
+def _storage_span(t: torch.Tensor) -> tuple[int, int]:
+    start = t.untyped_storage().data_ptr()
+    return start, start + t.untyped_storage().nbytes()
+
+
+def _overlaps(a: torch.Tensor, b: torch.Tensor) -> bool:
+    (a0, a1), (b0, b1) = _storage_span(a), _storage_span(b)
+    return a0 < b1 and b0 < a1 and a1 > a0 and b1 > b0
+
+
+@_law("no-aliasing", examples=30)
+def no_aliasing(target: Target, case: ConvCase) -> None:
+    """The output is a fresh tensor: it shares memory with no argument and is not overwritten by the next call."""
+    args = case.materialize()
+    out = target(args)
+    for name, t in (("input", args.input), ("weight", args.weight), ("bias", args.bias)):
+        if t is not None and _overlaps(out, t):
+            raise Violation(f"output shares memory with {name}, but should be a fresh tensor")
+    kept = out.detach().clone()
+    again = target(case.replace(seed=case.seed + 1).materialize())
+    if _overlaps(out, again):
+        raise Violation("the second call's output shares memory with the first call's output, but should be fresh")
+    if not torch.equal(out, kept):
+        raise Violation("the first output changed when the target was called again: the target reuses its output buffer")
+
+
+@_law("determinism", examples=30, needs=("deterministic",))
+def determinism(target: Target, case: ConvCase) -> None:
+    """Two calls on equal arguments give bitwise equal results."""
+    first = target(case.materialize())
+    second = target(case.materialize())
+    if first.shape != second.shape or not torch.equal(first, second):
+        differ = int((first != second).sum()) if first.shape == second.shape else first.numel()
+        raise Violation(f"two calls on equal arguments differ in {differ} of {first.numel()} elements, but should be bitwise equal")
+
+
+@_law("device-parity", examples=20, needs=("cuda+cpu",))
+def device_parity(target: Target, case: ConvCase) -> None:
+    """CUDA and CPU results agree: each is within its bound of the exact result, so they differ by at most both bounds."""
+    cpu_case, cuda_case = case.replace(device="cpu"), case.replace(device="cuda")
+    on_cpu = _call_checked(target, cpu_case, cpu_case.materialize(), "CPU output")
+    on_cuda = _call_checked(target, cuda_case, cuda_case.materialize(), "CUDA output")
+    exact = reference(cpu_case.materialize())
+    _within(on_cuda, _f64(on_cpu), 2 * _bound_of(target, case, exact), "CUDA output vs CPU output")

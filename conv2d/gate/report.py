@@ -1,0 +1,203 @@
+"""What a verdict looks like: a conformance table for people, JSON for machines, Markdown for CI summaries."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from conv2d.gate.engine import PropertyResult
+from conv2d.gate.suite import SuiteReport
+
+__all__ = ["SCHEMA_VERSION", "environment", "render_markdown", "render_text", "to_json", "write_json"]
+
+SCHEMA_VERSION = "1"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment() -> dict[str, Any]:
+    """The execution target: versions, CPU, GPU and the TF32 switches that change float32 results."""
+    import hypothesis
+
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "hypothesis": hypothesis.__version__,
+        "cpu": _cpu_model(),
+        "cpu_threads": torch.get_num_threads(),
+        "cuda_available": torch.cuda.is_available(),
+        "cuda_version": torch.version.cuda,
+        "cudnn_version": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "gpu": None,
+        "tf32": {
+            "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
+            "cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        },
+    }
+    if env["cuda_available"]:
+        env["gpu"] = torch.cuda.get_device_name(0)
+    return env
+
+
+def _cell(result: PropertyResult | None) -> str:
+    if result is None:
+        return "-"
+    if result.status in ("holds", "xpass"):
+        extra = f" ({result.examples})"
+        if result.unsupported:
+            extra = f" ({result.examples}; {sum(result.unsupported.values())} unsupported)"
+        return result.status + extra
+    return result.status
+
+
+def _grid(report: SuiteReport) -> tuple[list[str], dict[tuple[str, str], PropertyResult]]:
+    names: list[str] = []
+    cells: dict[tuple[str, str], PropertyResult] = {}
+    for r in report.results:
+        if r.property not in names:
+            names.append(r.property)
+        cells[(r.property, r.device)] = r
+    return names, cells
+
+
+def _verdict_line(report: SuiteReport) -> str:
+    total = len({r.property for r in report.results})
+    failing = sorted({r.property for r in report.failed})
+    if failing:
+        return f"verdict: FAIL — {len(failing)} of {total} properties fail: {', '.join(failing)} ({report.seconds:.1f} s)"
+    return f"verdict: PASS — no property fails ({report.seconds:.1f} s)"
+
+
+def render_text(report: SuiteReport) -> str:
+    """The conformance table, then each failure with its case, error, repro snippet and seed."""
+    env = report.environment
+    gpu = env.get("gpu") or "no CUDA device"
+    lines = [
+        f"conv2d verify: {report.target} (kind {report.kind}), profile {report.profile}, seed {report.seed}",
+        f"torch {env['torch']}, hypothesis {env['hypothesis']}, CPU {env['cpu']}, {gpu}",
+        "",
+    ]
+    names, cells = _grid(report)
+    width = max([len(n) for n in names] + [8])
+    header = f"{'property':<{width}}  " + "  ".join(f"{d:<28}" for d in report.devices)
+    lines += [header, "-" * len(header.rstrip())]
+    for name in names:
+        row = "  ".join(f"{_cell(cells.get((name, d))):<28}" for d in report.devices)
+        lines.append(f"{name:<{width}}  {row}".rstrip())
+    notes = [r for r in report.results if r.note and r.status not in ("fails",)]
+    if notes:
+        lines += ["", "notes:"]
+        lines += [f"  {r.property}[{r.device}]: {r.status}: {r.note}" for r in notes]
+    unsupported = [r for r in report.results if r.unsupported]
+    for r in unsupported:
+        for reason, count in r.unsupported.items():
+            lines.append(f"  {r.property}[{r.device}]: {count} cases unsupported: {reason}")
+    failures = [r for r in report.results if r.failure is not None]
+    for i, r in enumerate(failures, start=1):
+        assert r.failure is not None
+        lines += [
+            "",
+            f"[{i}] {r.property} fails on {r.device}: {r.law}",
+            f"    case: {r.failure.case.describe()}",
+            *textwrap.wrap(r.failure.message, 110, initial_indent="    ", subsequent_indent="      "),
+            "    reproduce:",
+            textwrap.indent(r.failure.repro, "      "),
+            f"    replay this search: --seed {report.seed} --profile {report.profile} --property {r.property}",
+        ]
+        if r.failure.blob:
+            lines.append(f"    Hypothesis: {r.failure.blob}")
+    if report.warnings:
+        lines += ["", "warnings:", *[f"  {w}" for w in report.warnings]]
+    lines += ["", _verdict_line(report)]
+    return "\n".join(lines)
+
+
+def to_json(report: SuiteReport) -> dict[str, Any]:
+    """The machine-readable report (see ``docs/report.schema.json``)."""
+    results = []
+    for r in report.results:
+        item = dataclasses.asdict(r)
+        if r.failure is not None:
+            item["failure"] = {
+                "case": r.failure.case.describe(),
+                "case_code": r.failure.case.to_code(),
+                "message": r.failure.message,
+                "repro": r.failure.repro,
+                "blob": r.failure.blob,
+            }
+        results.append(item)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "target": report.target,
+        "kind": report.kind,
+        "verdict": "fail" if report.failed else "pass",
+        "exit_code": report.exit_code,
+        "profile": report.profile,
+        "seed": report.seed,
+        "devices": report.devices,
+        "seconds": round(report.seconds, 3),
+        "capabilities": report.capabilities,
+        "environment": report.environment,
+        "results": results,
+        "warnings": report.warnings,
+    }
+
+
+def write_json(report: SuiteReport, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(to_json(report), indent=2, default=str) + "\n")
+
+
+def render_markdown(report: SuiteReport) -> str:
+    """A summary for a CI job page: the table, then each failure folded with its repro."""
+    env = report.environment
+    names, cells = _grid(report)
+    icon = {"holds": "✅", "fails": "❌", "unsupported": "➖", "skipped": "⏭️", "xfail": "⚠️", "xpass": "❗", "error": "💥", "not run": "⛔"}
+    lines = [
+        f"### conv2d verify: `{report.target}` — {'FAIL' if report.failed else 'PASS'}",
+        "",
+        f"profile `{report.profile}`, seed `{report.seed}`, torch {env['torch']}, {env.get('gpu') or env['cpu']}, {report.seconds:.1f} s",
+        "",
+        "| property | " + " | ".join(report.devices) + " |",
+        "|---|" + "---|" * len(report.devices),
+    ]
+    for name in names:
+        row = []
+        for d in report.devices:
+            r = cells.get((name, d))
+            row.append("-" if r is None else f"{icon.get(r.status, '')} {_cell(r)}")
+        lines.append(f"| `{name}` | " + " | ".join(row) + " |")
+    for r in report.results:
+        if r.failure is None:
+            continue
+        lines += [
+            "",
+            f"<details><summary>❌ <code>{r.property}</code> on {r.device}: {r.failure.case.describe()}</summary>",
+            "",
+            "```",
+            r.failure.message,
+            "```",
+            "",
+            "```python",
+            r.failure.repro,
+            "```",
+            "</details>",
+        ]
+    if report.warnings:
+        lines += ["", *[f"- ⚠️ {w}" for w in report.warnings]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,292 @@
+"""Hypothesis strategies for convolution problems, usable from anyone's tests.
+
+:func:`conv_cases` draws a :class:`~conv2d.gate.case.ConvCase` whose parameters
+are consistent by construction (the output is at least 1x1 without filtering).
+It draws the *output* size and derives the input size from it, so it can aim at
+the places real kernels break: output extents around tile and vector widths
+(7-9, 15-17, 31-33, 63-66), a kernel as large as the padded input, stride larger
+than the kernel, a remainder in the output-size division, channel counts past 64,
+depthwise and grouped convolutions with channel multipliers, batches of 5-10,
+unbatched input, every parameter as an unequal pair, "same" with even kernels,
+every dtype and memory layout. Everything shrinks toward the simplest case: one
+image, one channel, a 1x1 kernel, stride 1, float32, contiguous.
+
+>>> from hypothesis import given
+>>> from conv2d.gate.strategies import conv_cases
+>>> @given(conv_cases())
+... def test_mine(case):
+...     args = case.materialize()
+...     ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from hypothesis import strategies as st
+
+from conv2d.gate.capabilities import Capabilities
+from conv2d.gate.case import INPUT_LAYOUTS, ConvCase, Pair, resolve_padding
+
+__all__ = ["REQUIREMENTS", "conv_cases", "corr2d_cases", "dtypes_for", "layouts_for"]
+
+#: Constraints a property can ask of the cases it gets.
+REQUIREMENTS = frozenset(
+    {
+        "bias",  # a bias tensor is passed
+        "no-bias",
+        "batched",  # 4-D input
+        "grouped",  # groups > 1
+        "strided",  # stride > 1 on some axis
+        "unit-stride",  # stride 1 on both axes
+        "dilated",  # dilation > 1 on some axis
+        "unit-dilation",
+        "numeric-padding",  # padding given as an int or a pair
+        "padding-string",  # padding given as "same" or "valid"
+        "no-padding",  # padding 0 (or "valid")
+        "symmetric-padding",  # equal padding on both sides of each axis
+        "contiguous",  # every tensor contiguous
+        "large",  # inputs of 2**16 .. 2**21 elements
+        "float64",  # float64 only (when the target supports it)
+    }
+)
+
+_DTYPE_ORDER = ("float32", "float64", "float16", "bfloat16")
+_TILE_EXTENTS = (7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 66)
+_CHANNEL_COUNTS = (3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 65, 70)
+_BATCHES = (5, 6, 7, 9, 10)
+
+
+def dtypes_for(capabilities: Capabilities) -> list[str]:
+    """Dtype names the target supports, simplest (float32) first."""
+    names = [str(d).removeprefix("torch.") for d in capabilities.dtypes]
+    return [n for n in _DTYPE_ORDER if n in names]
+
+
+def layouts_for(capabilities: Capabilities) -> list[str]:
+    """Case layouts the target supports ("strided" covers sliced and transposed views)."""
+    allowed = set(capabilities.layouts)
+    return [
+        name
+        for name in INPUT_LAYOUTS
+        if name in allowed or (name == "transposed" and "strided" in allowed)
+    ]
+
+
+def _check_requirements(require: Collection[str]) -> None:
+    unknown = sorted(set(require) - REQUIREMENTS)
+    if unknown:
+        raise ValueError(f"require contains {unknown[0]!r}; known requirements are {sorted(REQUIREMENTS)}")
+
+
+def _extent(limit: int) -> st.SearchStrategy[int]:
+    """An output extent, small most of the time, sometimes at a tile edge."""
+    edges = [e for e in _TILE_EXTENTS if e <= limit]
+    parts = [st.integers(1, min(limit, 6))]
+    if edges:
+        parts.append(st.sampled_from(edges))
+    parts.append(st.integers(1, limit))
+    return st.one_of(*parts)
+
+
+def _param(draw: st.DrawFn, values: st.SearchStrategy[int], *, pair_allowed: bool) -> int | Pair:
+    """An int, or (when allowed) a pair whose elements may differ."""
+    if pair_allowed and draw(st.booleans()):
+        return (draw(values), draw(values))
+    return draw(values)
+
+
+def _pair(value: int | Pair) -> Pair:
+    return (value, value) if isinstance(value, int) else value
+
+
+@st.composite
+def conv_cases(
+    draw: st.DrawFn,
+    capabilities: Capabilities | None = None,
+    *,
+    device: str = "cpu",
+    require: Collection[str] = (),
+) -> ConvCase:
+    """Consistent F.conv2d problems within ``capabilities``, on ``device``.
+
+    Args:
+        capabilities: what the target supports (default: the whole F.conv2d contract).
+        device: ``"cpu"`` or ``"cuda"``.
+        require: constraints from :data:`REQUIREMENTS`, e.g. ``{"grouped", "bias"}``.
+    """
+    caps = capabilities or Capabilities()
+    _check_requirements(require)
+    req = set(require)
+
+    # -- regime: keeps each case cheap while reaching wide channels or wide images
+    regimes = ["small", "channels", "spatial"]
+    regime = "large" if "large" in req else draw(st.sampled_from(regimes))
+
+    # -- groups and channels
+    if regime == "large" or not caps.groups:
+        group_kind = "one"
+    elif "grouped" in req:
+        group_kind = draw(st.sampled_from(["grouped", "depthwise"]))
+    else:
+        group_kind = draw(st.sampled_from(["one", "grouped", "depthwise"]))
+    wide = regime == "channels"
+    per_group = st.one_of(st.integers(1, 4), st.sampled_from(_CHANNEL_COUNTS)) if wide else st.integers(1, 4)
+    if group_kind == "one":
+        groups = 1
+        cin_g = draw(per_group if regime != "large" else st.integers(1, 3))
+        cout_g = draw(per_group if regime != "large" else st.integers(1, 3))
+    elif group_kind == "grouped":
+        groups = draw(st.integers(2, 4) if not wide else st.sampled_from([2, 3, 4, 8]))
+        cin_g = draw(st.integers(1, 3) if not wide else st.integers(1, 9))
+        cout_g = draw(st.integers(1, 3) if not wide else st.integers(1, 9))
+    else:  # depthwise, with a channel multiplier
+        low = 2 if "grouped" in req else 1
+        groups = draw(st.integers(low, 6) if not wide else st.sampled_from([8, 16, 17, 32, 33, 64, 65]))
+        cin_g = 1
+        cout_g = draw(st.sampled_from([1, 2, 3]))
+
+    # -- kernel, stride, dilation
+    max_k = 3 if regime in ("channels", "large") else 7
+    kernel = (draw(st.integers(1, max_k)), draw(st.integers(1, max_k)))
+    pair_ok = True
+    small = st.integers(1, 2)
+    if caps.stride and "unit-stride" not in req:
+        stride = _param(draw, st.one_of(small, st.integers(1, 4)), pair_allowed=pair_ok)
+        if "strided" in req and max(_pair(stride)) == 1:
+            stride = draw(st.sampled_from([2, 3, (1, 2), (2, 1), (2, 3)]))
+    else:
+        stride = 1
+    if caps.dilation and "unit-dilation" not in req:
+        dilation = _param(draw, st.one_of(st.just(1), st.integers(1, 3)), pair_allowed=pair_ok)
+        if "dilated" in req and max(_pair(dilation)) == 1:
+            dilation = draw(st.sampled_from([2, 3, (1, 2), (2, 1), (3, 2)]))
+    else:
+        dilation = 1
+
+    # -- padding form
+    forms = ["zero"]
+    if "no-padding" not in req:
+        forms += [f for f in ("int", "pair") if f in caps.padding]
+        unit = _pair(stride) == (1, 1)
+        if unit and "same" in caps.padding and "symmetric-padding" not in req:
+            forms.append("same")
+    if "valid" in caps.padding:
+        forms.append("valid")
+    if "numeric-padding" in req:
+        forms = [f for f in forms if f in ("zero", "int", "pair")]
+    if "padding-string" in req:
+        forms = [f for f in forms if f in ("same", "valid")] or forms
+    form = draw(st.sampled_from(forms))
+    if form == "zero":
+        padding: int | Pair | str = 0
+    elif form == "int":
+        padding = draw(st.integers(0, 3))
+    elif form == "pair":
+        padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    else:
+        padding = form
+
+    # -- sizes: draw the output extent, derive the input extent
+    s, d = _pair(stride), _pair(dilation)
+    top, bottom, left, right = resolve_padding(padding, kernel, d)
+    limit = {"small": 17, "channels": 9, "spatial": 70, "large": 96}[regime]
+    sizes = []
+    for axis, pads in ((0, top + bottom), (1, left + right)):
+        span = d[axis] * (kernel[axis] - 1) + 1
+        if padding == "same":
+            extent = draw(_extent(limit))
+            sizes.append(extent)
+            continue
+        out = draw(_extent(limit))
+        remainder = draw(st.integers(0, s[axis] - 1)) if s[axis] > 1 else 0
+        size = (out - 1) * s[axis] + span - pads + remainder
+        if size < 1:  # padding larger than needed: smallest input with this output
+            size = 1 + remainder
+        sizes.append(size)
+    height, width = sizes
+
+    # -- batch
+    batch: int | None
+    if "batched" not in req and caps.unbatched and draw(st.integers(0, 6)) == 0:
+        batch = None
+    elif regime in ("small", "spatial"):
+        batch = draw(st.one_of(st.integers(1, 3), st.sampled_from(_BATCHES)))
+    else:
+        batch = draw(st.integers(1, 2))
+    if regime == "large":
+        batch = draw(st.integers(1, 2))
+        height = draw(st.sampled_from([96, 128, 181, 256])) + height % 7
+        width = draw(st.sampled_from([96, 128, 181, 256])) + width % 5
+
+    # -- bias, dtype, layouts, values
+    if "bias" in req:
+        bias = True
+    elif "no-bias" in req or not caps.bias:
+        bias = False
+    else:
+        bias = draw(st.booleans())
+    dtypes = dtypes_for(caps)
+    if "float64" in req and "float64" in dtypes:
+        dtypes = ["float64"]
+    dtype = draw(st.sampled_from(dtypes))
+    layouts = ["contiguous"] if "contiguous" in req else layouts_for(caps)
+    input_layout = draw(st.sampled_from(layouts))
+    weight_layout = draw(st.sampled_from(layouts))
+    bias_layout = draw(st.sampled_from([x for x in layouts if x in ("contiguous", "strided", "offset")]))
+    values = draw(st.sampled_from(["uniform", "integer", "biased"]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    return ConvCase(
+        batch=batch,
+        in_channels=cin_g * groups,
+        out_channels=cout_g * groups,
+        height=height,
+        width=width,
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        bias=bias,
+        dtype=dtype,
+        device=device,
+        input_layout=input_layout,
+        weight_layout=weight_layout,
+        bias_layout=bias_layout,
+        values=values,
+        seed=seed,
+    )
+
+
+@st.composite
+def corr2d_cases(
+    draw: st.DrawFn,
+    capabilities: Capabilities | None = None,
+    *,
+    device: str = "cpu",
+    require: Collection[str] = (),
+) -> ConvCase:
+    """Problems for a seed-style ``corr2d(X, K)``: a 2-D image and a 2-D kernel."""
+    caps = capabilities or Capabilities()
+    _check_requirements(require)
+    kernel = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    out_h, out_w = draw(_extent(33)), draw(_extent(33))
+    dtypes = dtypes_for(caps)
+    if "float64" in require and "float64" in dtypes:
+        dtypes = ["float64"]
+    layouts = ["contiguous"] if "contiguous" in require else layouts_for(caps)
+    return ConvCase(
+        batch=None,
+        in_channels=1,
+        out_channels=1,
+        height=out_h + kernel[0] - 1,
+        width=out_w + kernel[1] - 1,
+        kernel=kernel,
+        dtype=draw(st.sampled_from(dtypes)),
+        device=device,
+        input_layout=draw(st.sampled_from(layouts)),
+        weight_layout=draw(st.sampled_from(layouts)),
+        values=draw(st.sampled_from(["uniform", "integer", "biased"])),
+        seed=draw(st.integers(0, 2**31 - 1)),
+        kind="corr2d",
+    )

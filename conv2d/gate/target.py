@@ -1,0 +1,157 @@
+"""The implementation under test: loading it, and calling it so that misbehaviour is a verdict.
+
+A :class:`Target` wraps a callable. Every call runs in a worker thread with a
+time limit, and whatever the callable does — raise, hang, return a list —
+becomes either a :class:`Violation` (a failure of the property being checked)
+or :class:`Unsupported` (it raised ``NotImplementedError``), never a crash of
+the gate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from conv2d.gate.capabilities import Capabilities, capabilities_of
+from conv2d.gate.case import Args
+
+__all__ = [
+    "BUILTIN_TARGETS",
+    "LoadError",
+    "Target",
+    "Unsupported",
+    "Violation",
+    "load_target",
+]
+
+Kind = Literal["conv2d", "corr2d"]
+
+#: What ``verify`` checks when no target is named: the project's own core.
+BUILTIN_TARGETS: dict[str, str] = {"conv2d": "conv2d.functional:conv2d", "corr2d": "conv2d.functional:corr2d"}
+
+
+class Violation(AssertionError):
+    """A property does not hold; the message says what was observed and what was expected."""
+
+
+class Unsupported(Exception):  # noqa: N818 - a verdict, not an error
+    """The target declined the configuration (it raised ``NotImplementedError``)."""
+
+
+class LoadError(Exception):
+    """The target could not be imported or found."""
+
+
+class _Hung(Violation):
+    """The target did not return within the time limit."""
+
+
+def load_target(spec: str) -> Callable[..., Any]:
+    """Resolve ``"package.module:attribute"`` (the attribute may be dotted) to a callable.
+
+    The current directory is importable, as it is for ``python -m``.
+    """
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise LoadError(f"target {spec!r} is not of the form 'package.module:function'")
+    if str(Path.cwd()) not in sys.path and "" not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module may fail in any way while importing
+        raise LoadError(f"cannot import module {module_name!r} for target {spec!r}: {type(exc).__name__}: {exc}") from exc
+    for part in attribute.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise LoadError(f"module {module_name!r} has no attribute {attribute!r} (target {spec!r})") from None
+    if not callable(obj):
+        raise LoadError(f"target {spec!r} is a {type(obj).__name__}, not a callable")
+    return obj
+
+
+@dataclasses.dataclass
+class Target:
+    """A callable under test, with its kind, declared capabilities and a per-call time limit.
+
+    Attributes:
+        fn: the callable.
+        name: how reports name it (``"module:function"``).
+        kind: ``"conv2d"`` for F.conv2d's signature, ``"corr2d"`` for ``corr2d(X, K)``.
+        timeout: seconds one call (forward or backward) may take before it counts as hung.
+    """
+
+    fn: Callable[..., Any]
+    name: str
+    kind: Kind = "conv2d"
+    timeout: float = 30.0
+    capabilities: Capabilities = dataclasses.field(init=False)
+    hung: str | None = dataclasses.field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.capabilities = capabilities_of(self.fn)
+        if self.kind == "corr2d":
+            # a corr2d has no stride, padding, dilation, groups, bias or batch to claim
+            self.capabilities = dataclasses.replace(
+                self.capabilities, stride=False, dilation=False, groups=False, bias=False,
+                unbatched=False, padding=(),
+            )
+
+    @classmethod
+    def load(cls, spec: str | None, *, kind: Kind = "conv2d", timeout: float = 30.0) -> Target:
+        """Load ``spec`` (``None`` for the built-in core of this kind)."""
+        spec = spec or BUILTIN_TARGETS[kind]
+        return cls(load_target(spec), spec, kind, timeout)
+
+    # -- calling -----------------------------------------------------------------------------
+    def _run(self, what: str, thunk: Callable[[], Any]) -> Any:
+        """Run ``thunk`` in a worker thread; turn exceptions and hangs into verdicts."""
+        if self.hung:
+            raise _Hung(f"not called: the target hung earlier ({self.hung})")
+        box: dict[str, Any] = {}
+        grad_enabled = torch.is_grad_enabled()
+
+        def work() -> None:
+            try:
+                with torch.set_grad_enabled(grad_enabled):
+                    box["value"] = thunk()
+            except BaseException as exc:  # everything the target raises is data for the verdict
+                box["error"] = exc
+
+        worker = threading.Thread(target=work, name=f"conv2d-target-{what}", daemon=True)
+        worker.start()
+        worker.join(self.timeout)
+        if worker.is_alive():
+            self.hung = f"{what} did not return within {self.timeout:g} s"
+            raise _Hung(f"{what} did not return within the {self.timeout:g} s time limit")
+        if "error" in box:
+            exc = box["error"]
+            if isinstance(exc, NotImplementedError):
+                raise Unsupported(f"{what} raised NotImplementedError: {exc}") from exc
+            raise Violation(f"{what} raised {type(exc).__name__}: {exc}") from exc
+        return box.get("value")
+
+    def __call__(self, args: Args) -> torch.Tensor:
+        """Call the target on ``args`` and check that it returned a tensor."""
+        if self.kind == "corr2d":
+            out = self._run("corr2d(X, K)", lambda: self.fn(args.input, args.weight))
+        else:
+            params = args.params()
+            out = self._run("the call", lambda: self.fn(args.input, args.weight, args.bias, **params))
+        if not isinstance(out, torch.Tensor):
+            raise Violation(f"the call returned a {type(out).__name__}, but should return a torch.Tensor")
+        return out
+
+    def backward(self, output: torch.Tensor, inputs: list[torch.Tensor], grad_output: torch.Tensor) -> list:
+        """``torch.autograd.grad`` through the target's graph, under the same time limit."""
+        return self._run(
+            "backward",
+            lambda: torch.autograd.grad(output, inputs, grad_output, allow_unused=True),
+        )

@@ -1,0 +1,140 @@
+"""pytest plugin: ``pytest --conv-impl package.module:function -n auto`` runs the gate's catalogue.
+
+Registered through the ``pytest11`` entry point, so it is loaded in every pytest
+session where conv2d is installed; it therefore imports nothing heavy until
+``--conv-impl`` is given. Each property on each device becomes one test item
+that runs the same search, with the same profile and seed, as
+``python -m conv2d verify``, so both reach the same verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+_TARGET_CACHE: dict[tuple[str, str, float], Any] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conv2d", "conv2d property verification")
+    group.addoption("--conv-impl", metavar="TARGET", default=None,
+                    help="verify TARGET ('package.module:function'; 'builtin' for the core) with the conv2d gate")
+    group.addoption("--conv-kind", choices=("conv2d", "corr2d"), default="conv2d",
+                    help="signature of the target: F.conv2d's (default) or corr2d(X, K)")
+    group.addoption("--conv-device", choices=("cpu", "cuda", "all"), default="cpu",
+                    help="devices to check on (cuda items skip without a CUDA device)")
+    group.addoption("--conv-profile", default="default", help="gate profile: quick, default or thorough")
+    group.addoption("--conv-seed", type=int, default=0, help="seed of the search (default 0)")
+    group.addoption("--conv-timeout", type=float, default=30.0, help="seconds a single call may take")
+    group.addoption("--conv-property", action="append", default=None, metavar="NAME",
+                    help="check only this property (repeatable)")
+    group.addoption("--conv-xfails-file", default=None, metavar="FILE",
+                    help="known failures: one 'property[device]  # reason' per line")
+    group.addoption("--conv-skips-file", default=None, metavar="FILE",
+                    help="properties not to run: one 'property[device]  # reason' per line")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    spec = config.getoption("--conv-impl")
+    if not spec:
+        return None
+    from conv2d.gate.report import environment
+
+    env = environment()
+    return [
+        f"conv2d gate: target {spec} ({config.getoption('--conv-kind')}), profile "
+        f"{config.getoption('--conv-profile')}, seed {config.getoption('--conv-seed')}",
+        f"conv2d gate: torch {env['torch']}, CPU {env['cpu']}, GPU {env['gpu'] or 'none'}, TF32 {env['tf32']}",
+    ]
+
+
+def _target(config: pytest.Config) -> Any:
+    from conv2d.gate.target import Target
+
+    spec = config.getoption("--conv-impl")
+    key = (spec, config.getoption("--conv-kind"), config.getoption("--conv-timeout"))
+    if key not in _TARGET_CACHE:
+        _TARGET_CACHE[key] = Target.load(None if spec == "builtin" else spec, kind=key[1], timeout=key[2])
+    return _TARGET_CACHE[key]
+
+
+class ConvPropertyFailure(Exception):
+    """A property of the catalogue does not hold; the message is the gate's failure report."""
+
+
+class ConvPropertyItem(pytest.Item):
+    """One property of the catalogue on one device."""
+
+    def __init__(self, *, prop: str, device: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.prop = prop
+        self.device = device
+
+    def runtest(self) -> None:
+        from conv2d.gate.engine import run_property
+        from conv2d.gate.known import load_known
+        from conv2d.gate.properties import PROPERTIES
+
+        config = self.config
+        for option, kind in (("--conv-skips-file", "skip"), ("--conv-xfails-file", "xfail")):
+            entry = load_known(config.getoption(option)).match(self.prop, self.device)
+            if entry is not None and kind == "skip":
+                pytest.skip(f"{entry.source}: {entry.reason}")
+            known = entry if kind == "xfail" else None
+        target = _target(config)
+        result = run_property(
+            PROPERTIES[self.prop],
+            target,
+            device=self.device,
+            profile=config.getoption("--conv-profile"),
+            seed_value=config.getoption("--conv-seed"),
+        )
+        if result.status in ("unsupported", "skipped"):
+            pytest.skip(f"{result.status}: {result.note}")
+        if result.status == "fails":
+            assert result.failure is not None
+            if known is not None:
+                pytest.xfail(f"{known.source}: {known.reason}")
+            raise ConvPropertyFailure(
+                f"{self.prop} fails on {self.device}: {result.law}\n"
+                f"case: {result.failure.case.describe()}\n{result.failure.message}\n"
+                f"reproduce:\n{result.failure.repro}\n"
+                + (f"Hypothesis: {result.failure.blob}\n" if result.failure.blob else "")
+            )
+        if result.status in ("error", "not run"):
+            raise ConvPropertyFailure(f"{self.prop} on {self.device}: {result.status}: {result.note}")
+        if known is not None:
+            raise ConvPropertyFailure(
+                f"{self.prop} holds on {self.device} but is listed as a known failure at {known.source}; remove the entry"
+            )
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, ConvPropertyFailure):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[str, None, str]:
+        return ("conv2d-gate", None, f"{self.prop}[{self.device}]")
+
+
+class ConvSuite(pytest.Collector):
+    """The catalogue for the target named by ``--conv-impl``."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        from conv2d.gate.engine import properties_for
+
+        config = self.config
+        device = config.getoption("--conv-device")
+        devices = ["cpu", "cuda"] if device == "all" else [device]
+        for prop in properties_for(config.getoption("--conv-kind"), config.getoption("--conv-property")):
+            for dev in devices:
+                yield ConvPropertyItem.from_parent(self, name=f"{prop.name}[{dev}]", prop=prop.name, device=dev)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--conv-impl"):
+        return
+    suite = ConvSuite.from_parent(session, name=f"conv2d-gate[{config.getoption('--conv-impl')}]")
+    items.extend(suite.collect())
