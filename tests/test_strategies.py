@@ -44,11 +44,12 @@ def test_output_size_matches_torch(case: ConvCase) -> None:
 
 @given(conv_cases())
 def test_values_are_bounded_and_subnormal_free(case: ConvCase) -> None:
-    """Drawn values lie in [-4, 4] and have no magnitude below 2**-6 except exact zeros."""
-    x = case.materialize().input.double()
-    assert x.abs().max() <= 4
-    nonzero = x[x != 0].abs()
-    assert nonzero.numel() == 0 or nonzero.min() >= 2.0**-6
+    """Input and weight values lie within 4 * 2**8 and have no magnitude below 2**-14 (float16's smallest normal) but zero."""
+    args = case.materialize()
+    for t in (args.input.double(), args.weight.double()):
+        assert t.abs().max() <= 4 * 2.0**8
+        nonzero = t[t != 0].abs()
+        assert nonzero.numel() == 0 or nonzero.min() >= 2.0**-14
 
 
 @pytest.mark.parametrize(
@@ -78,6 +79,7 @@ def test_values_are_bounded_and_subnormal_free(case: ConvCase) -> None:
         ("bfloat16", lambda c: c.dtype == "bfloat16"),
         ("float16 integer-valued", lambda c: c.dtype == "float16" and c.values == "integer"),
         ("bias", lambda c: c.bias),
+        ("input scaled up past 256", lambda c: c.exponent == 8),
         ("biased float64 values", lambda c: c.values == "biased" and c.dtype == "float64"),
     ],
 )

@@ -142,7 +142,9 @@ class ConvCase:
     """One convolution problem, fully determined and reproducible.
 
     ``kind="corr2d"`` cases are single-channel, unbatched and unparametrised:
-    they materialise to 2-D ``X`` and ``K``.
+    they materialise to 2-D ``X`` and ``K``. ``exponent`` scales the input by
+    ``2**exponent`` and the weight by ``2**-exponent``: every product keeps its
+    value, but the operands reach large and small magnitudes.
     """
 
     batch: int | None
@@ -162,6 +164,7 @@ class ConvCase:
     weight_layout: str = "contiguous"
     bias_layout: str = "contiguous"
     values: Literal["uniform", "integer", "biased"] = "uniform"
+    exponent: int = 0
     seed: int = 0
     kind: Literal["conv2d", "corr2d"] = "conv2d"
 
@@ -248,6 +251,10 @@ class ConvCase:
 
         x = make(self.input_shape, self.input_layout, 0)
         w = make(self.weight_shape, self.weight_layout, 1)
+        if self.exponent:  # power-of-two scaling is exact in every dtype
+            x, w = x * 2.0**self.exponent, w * 2.0**-self.exponent
+            x = _layout(x.contiguous(), self.input_layout, self.seed)
+            w = _layout(w.contiguous(), self.weight_layout, self.seed + 1)
         b = make((self.out_channels,), self.bias_layout, 2) if self.bias else None
         if self.kind == "corr2d":
             return Args(x, w, None)
@@ -264,7 +271,8 @@ class ConvCase:
                 f" dilation={self.dilation!r} groups={self.groups}"
             )
         layouts = f"layouts={self.input_layout}/{self.weight_layout}"
-        return f"{head} {self.dtype} {self.device} {layouts} values={self.values}"
+        scaled = f" scaled 2**{self.exponent}/2**{-self.exponent}" if self.exponent else ""
+        return f"{head} {self.dtype} {self.device} {layouts} values={self.values}{scaled}"
 
     def to_code(self) -> str:
         """Python source that rebuilds this exact case."""

@@ -1,7 +1,9 @@
 """The exact result a target is judged against: F.conv2d in float64 on the CPU.
 
-The reference also returns the *magnitude* ``|x| ⋆ |w| + |b|`` the error bound
-scales with, and the same pair for gradients. Inputs are read as the values the
+The reference also returns what the error bound scales with: the element-wise
+*magnitude* ``|x| ⋆ |w| + |b|``, and a norm-wise *scale* per output plane — the
+size of the rounding noise an FFT-style algorithm spreads over a whole plane,
+``sum_c rms(x[n, c]) * ||w[o, c]||_1`` — and the same pair for gradients. Inputs are read as the values the
 target received (already rounded to the case's dtype), so the only difference
 left is the target's own rounding. Computing on the CPU in float64 keeps TF32
 and cuDNN algorithm choice out of the reference.
@@ -31,10 +33,54 @@ def _conv(args: Args, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) 
 
 @dataclasses.dataclass(frozen=True)
 class Exact:
-    """The float64 result and its magnitude ``|x| ⋆ |w| + |b|``."""
+    """The float64 result, its magnitude ``|x| ⋆ |w| + |b|`` and its norm-wise scale.
+
+    ``scale`` broadcasts against ``value`` (one number per output plane): the
+    norm of what a transform-based algorithm mixes into each element of the plane.
+    """
 
     value: torch.Tensor
     magnitude: torch.Tensor
+    scale: torch.Tensor
+
+
+def _rms(t: torch.Tensor) -> torch.Tensor:
+    """Root mean square over the two spatial dims."""
+    return t.pow(2).mean(dim=(-2, -1)).sqrt() if t.numel() else t.sum(dim=(-2, -1))
+
+
+def _l1(w: torch.Tensor) -> torch.Tensor:
+    return w.abs().sum(dim=(-2, -1))
+
+
+def _unsqueeze2(t: torch.Tensor) -> torch.Tensor:
+    return t[..., None, None]
+
+
+def _forward_scale(x: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
+    """``sum_c rms(x[n, c]) * ||w[o, c]||_1`` per output plane (n, o)."""
+    if x.dim() == 2:
+        return _rms(x) * _l1(w)
+    return F.conv2d(_unsqueeze2(_rms(x)), _unsqueeze2(_l1(w)), groups=groups)
+
+
+def _grad_input_scale(g: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
+    """``sum_o rms(g[n, o]) * ||w[o, c]||_1`` per input plane (n, c)."""
+    if g.dim() == 2:
+        return _rms(g) * _l1(w)
+    return F.conv_transpose2d(_unsqueeze2(_rms(g)), _unsqueeze2(_l1(w)), groups=groups)
+
+
+def _grad_weight_scale(x: torch.Tensor, g: torch.Tensor, groups: int) -> torch.Tensor:
+    """``sum_n ||x[n, c]||_2 * ||g[n, o]||_2`` per filter (o, c): a correlation over whole planes."""
+    nx, ng = x.pow(2).sum(dim=(-2, -1)).sqrt(), g.pow(2).sum(dim=(-2, -1)).sqrt()
+    if x.dim() == 2:
+        return nx * ng
+    if x.dim() == 3:
+        nx, ng = nx[None], ng[None]
+    n = nx.shape[0]
+    per_group = torch.einsum("ngc,ngo->goc", nx.reshape(n, groups, -1), ng.reshape(n, groups, -1))
+    return _unsqueeze2(per_group.reshape(-1, per_group.shape[-1]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +98,7 @@ def reference(args: Args) -> Exact:
     assert x is not None and w is not None
     value = _conv(args, x, w, b)
     magnitude = _conv(args, x.abs(), w.abs(), None if b is None else b.abs())
-    return Exact(value, magnitude)
+    return Exact(value, magnitude, _forward_scale(x, w, args.groups))
 
 
 def _grads(args: Args, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, g: torch.Tensor) -> list:
@@ -68,5 +114,10 @@ def reference_grads(args: Args, grad_output: torch.Tensor) -> ExactGrads:
     assert x is not None and w is not None and g is not None
     values = _grads(args, x.clone(), w.clone(), None if b is None else b.clone(), g)
     mags = _grads(args, x.abs(), w.abs(), None if b is None else b.abs(), g.abs())
-    exact = [Exact(v.detach(), m.detach()) for v, m in zip(values, mags, strict=True)]
+    scales = [
+        _grad_input_scale(g, w, args.groups),
+        _grad_weight_scale(x, g, args.groups),
+        torch.zeros(()),  # a bias gradient is a plain sum: no transform mixes planes into it
+    ]
+    exact = [Exact(v.detach(), m.detach(), s.to(torch.float64)) for v, m, s in zip(values, mags, scales, strict=False)]
     return ExactGrads(exact[0], exact[1], exact[2] if b is not None else None)

@@ -53,8 +53,10 @@ REQUIREMENTS = frozenset(
 
 _DTYPE_ORDER = ("float32", "float64", "float16", "bfloat16")
 _TILE_EXTENTS = (7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 66)
-_CHANNEL_COUNTS = (3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 65, 70)
+_CHANNEL_COUNTS = (3, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 47, 63, 64, 65, 70)
 _BATCHES = (5, 6, 7, 9, 10)
+#: Input scaled by 2**e and weight by 2**-e: magnitudes up to 1024 and down to 2**-14.
+_EXPONENTS = st.one_of(st.just(0), st.sampled_from([8, -8, 4, -4]))
 
 
 def dtypes_for(capabilities: Capabilities) -> list[str]:
@@ -131,7 +133,7 @@ def conv_cases(
     else:
         group_kind = draw(st.sampled_from(["one", "grouped", "depthwise"]))
     wide = regime == "channels"
-    per_group = st.one_of(st.integers(1, 4), st.sampled_from(_CHANNEL_COUNTS)) if wide else st.integers(1, 4)
+    per_group = st.one_of(st.sampled_from(_CHANNEL_COUNTS), st.integers(1, 80)) if wide else st.integers(1, 4)
     if group_kind == "one":
         groups = 1
         cin_g = draw(per_group if regime != "large" else st.integers(1, 3))
@@ -235,6 +237,7 @@ def conv_cases(
     weight_layout = draw(st.sampled_from(layouts))
     bias_layout = draw(st.sampled_from([x for x in layouts if x in ("contiguous", "strided", "offset")]))
     values = draw(st.sampled_from(["uniform", "integer", "biased"]))
+    exponent = draw(_EXPONENTS)
     seed = draw(st.integers(0, 2**31 - 1))
     return ConvCase(
         batch=batch,
@@ -254,6 +257,7 @@ def conv_cases(
         weight_layout=weight_layout,
         bias_layout=bias_layout,
         values=values,
+        exponent=exponent,
         seed=seed,
     )
 
@@ -287,6 +291,7 @@ def corr2d_cases(
         input_layout=draw(st.sampled_from(layouts)),
         weight_layout=draw(st.sampled_from(layouts)),
         values=draw(st.sampled_from(["uniform", "integer", "biased"])),
+        exponent=draw(_EXPONENTS),
         seed=draw(st.integers(0, 2**31 - 1)),
         kind="corr2d",
     )

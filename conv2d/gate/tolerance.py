@@ -99,7 +99,7 @@ def bound(
     reduction: int,
     precision: Precision,
     transformed: int,
-    plane_dims: int = 2,
+    scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The allowed absolute error of each element (float64, same shape as ``expected``).
 
@@ -109,18 +109,15 @@ def bound(
         reduction: K, the number of products summed per element (before the bias).
         precision: see :func:`precision_for`.
         transformed: spatial points an FFT-style algorithm transforms (sets the log factor).
-        plane_dims: how many trailing dims form one output plane for the norm-wise floor.
+        scale: the norm-wise scale per plane (``sum_c rms(x) * ||w||_1``, broadcastable);
+            ``None`` for no norm-wise floor.
     """
     p = precision
-    elementwise = C_ELEMENT * ((2 * p.u_in + (reduction + 1) * p.u_acc) * magnitude + p.u_out * expected.abs())
-    if magnitude.dim() >= plane_dims and magnitude.numel() > 0:
-        dims = tuple(range(magnitude.dim() - plane_dims, magnitude.dim()))
-        rms = magnitude.pow(2).mean(dim=dims, keepdim=True).sqrt()
-    else:
-        rms = magnitude.pow(2).mean().sqrt() if magnitude.numel() else magnitude
-    normwise = C_NORM * p.u_acc * math.log2(max(2, transformed)) * rms
+    allowed = C_ELEMENT * ((2 * p.u_in + (reduction + 1) * p.u_acc) * magnitude + p.u_out * expected.abs())
+    if scale is not None:
+        allowed = allowed + C_NORM * p.u_acc * math.log2(max(2, transformed)) * scale
     # An exact zero result from zero magnitude must be exact; keep the bound positive.
-    return elementwise + normwise + torch.finfo(torch.float64).tiny
+    return allowed + torch.finfo(torch.float64).tiny
 
 
 @dataclasses.dataclass(frozen=True)
