@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.markdown:
         with open(ns.markdown, "a", encoding="utf-8") as out:
             out.write(render_markdown(report))
-    code = 2 if any(r.status == "error" for r in report.results) and not report.failed else report.exit_code
+    code = report.exit_code
     if target.hung:  # a hung call still runs in a daemon thread: leave without waiting for it
         sys.stdout.flush()
         sys.stderr.flush()

@@ -81,7 +81,12 @@ class Failure:
 
 @dataclasses.dataclass(frozen=True)
 class PropertyResult:
-    """The verdict on one property on one device."""
+    """The verdict on one property on one device.
+
+    ``examples`` counts the cases on which the law held (for a failing property,
+    those checked before and while shrinking); ``unsupported`` counts declined
+    cases by the reason the target gave.
+    """
 
     property: str
     law: str
@@ -115,25 +120,21 @@ def properties_for(kind: str, names: Iterable[str] | None = None) -> list[Proper
 
 
 def repro_snippet(target: Target, prop: Property, case: ConvCase) -> str:
-    """Runnable Python that replays the counterexample, first through the gate, then by hand."""
-    if target.kind == "corr2d":
-        call = "out = fn(args.input, args.weight)"
-    else:
-        call = "out = fn(args.input, args.weight, args.bias, **args.params())"
+    """Runnable Python that replays the counterexample: the call by hand, then the gate's check."""
     module, _, attribute = target.name.partition(":")
+    call = "fn(args.input, args.weight)" if target.kind == "corr2d" else "fn(args.input, args.weight, args.bias, **args.params())"
     return "\n".join(
         [
             "import torch",
             "from conv2d.gate import PROPERTIES, ConvCase, Target",
+            f"from {module} import {attribute.split('.')[0]} as fn",
             f"case = {case.to_code()}",
+            "args = case.materialize()  # the exact tensors: shapes, dtype, layout, values",
+            f"out = {call}",
             f"target = Target.load({target.name!r}, kind={target.kind!r})",
-            f"PROPERTIES[{prop.name!r}].check(target, case)  # raises Violation",
-            "# or call the function yourself:",
-            f"from {module} import {attribute.split('.')[0]} as fn" if attribute else "",
-            "args = case.materialize()",
-            call,
+            f"PROPERTIES[{prop.name!r}].check(target, case)  # raises Violation with the message above",
         ]
-    ).replace("\n\n", "\n")
+    )
 
 
 _BLOB = re.compile(r"@reproduce_failure\([^)]*\)")

@@ -9,7 +9,8 @@ One entry per line: a property pattern, then ``#`` and the reason::
 ``name`` matches the property on every device; ``name[device]`` on one device.
 An *xfail* entry turns a failure into ``xfail`` and reports ``xpass`` when the
 property starts to hold; a *skip* entry does not run the property at all.
-Entries that match no property checked in the run are reported as stale.
+Entries that match no property of the catalogue are reported as stale, and a
+known failure that holds is reported as ``xpass``.
 """
 
 from __future__ import annotations
@@ -30,26 +31,20 @@ class KnownEntry:
     source: str  # "file:line"
 
     def matches(self, prop: str, device: str) -> bool:
-        return fnmatch.fnmatchcase(f"{prop}[{device}]", self.pattern) or fnmatch.fnmatchcase(prop, self.pattern)
+        name, bracket, rest = self.pattern.partition("[")
+        wanted_device = rest.removesuffix("]") if bracket else "*"
+        return fnmatch.fnmatchcase(prop, name) and fnmatch.fnmatchcase(device, wanted_device)
 
 
 @dataclasses.dataclass
 class KnownList:
-    """The entries of one file, and which of them matched anything."""
+    """The entries of one file."""
 
     entries: list[KnownEntry] = dataclasses.field(default_factory=list)
-    used: set[str] = dataclasses.field(default_factory=set)
 
     def match(self, prop: str, device: str) -> KnownEntry | None:
-        for entry in self.entries:
-            if entry.matches(prop, device):
-                self.used.add(entry.source)
-                return entry
-        return None
-
-    def stale(self) -> list[KnownEntry]:
-        """Entries that matched no property in this run."""
-        return [e for e in self.entries if e.source not in self.used]
+        """The first entry matching ``prop`` on ``device``, or None."""
+        return next((e for e in self.entries if e.matches(prop, device)), None)
 
 
 def load_known(path: str | Path | None) -> KnownList:

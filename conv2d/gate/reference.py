@@ -12,6 +12,7 @@ and cuDNN algorithm choice out of the reference.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,9 @@ def _f64(t: torch.Tensor | None) -> torch.Tensor | None:
 def _conv(args: Args, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
     if x.dim() == 2:  # corr2d kind: (H, W) input and (h, w) kernel
         return F.conv2d(x[None, None], w[None, None])[0, 0]
-    return F.conv2d(x, w, b, **args.params())  # type: ignore[arg-type]
+    with warnings.catch_warnings():  # torch's note that "same" with an even kernel pads a copy
+        warnings.filterwarnings("ignore", message="Using padding='same'", category=UserWarning)
+        return F.conv2d(x, w, b, **args.params())  # type: ignore[arg-type]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -96,7 +96,7 @@ def render_text(report: SuiteReport) -> str:
     names, cells = _grid(report)
     width = max([len(n) for n in names] + [8])
     header = f"{'property':<{width}}  " + "  ".join(f"{d:<28}" for d in report.devices)
-    lines += [header, "-" * len(header.rstrip())]
+    lines += [header.rstrip(), "-" * len(header)]
     for name in names:
         row = "  ".join(f"{_cell(cells.get((name, d))):<28}" for d in report.devices)
         lines.append(f"{name:<{width}}  {row}".rstrip())
@@ -111,9 +111,10 @@ def render_text(report: SuiteReport) -> str:
     failures = [r for r in report.results if r.failure is not None]
     for i, r in enumerate(failures, start=1):
         assert r.failure is not None
+        verb = "fails (a known failure, xfail)" if r.status == "xfail" else "fails"
         lines += [
             "",
-            f"[{i}] {r.property} fails on {r.device}: {r.law}",
+            f"[{i}] {r.property} {verb} on {r.device}: {r.law}",
             f"    case: {r.failure.case.describe()}",
             *textwrap.wrap(r.failure.message, 110, initial_indent="    ", subsequent_indent="      "),
             "    reproduce:",
@@ -133,6 +134,7 @@ def to_json(report: SuiteReport) -> dict[str, Any]:
     results = []
     for r in report.results:
         item = dataclasses.asdict(r)
+        item["seconds"] = round(r.seconds, 3)
         if r.failure is not None:
             item["failure"] = {
                 "case": r.failure.case.describe(),
@@ -160,7 +162,7 @@ def to_json(report: SuiteReport) -> dict[str, Any]:
 
 
 def write_json(report: SuiteReport, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(to_json(report), indent=2, default=str) + "\n")
+    Path(path).write_text(json.dumps(to_json(report), indent=2) + "\n")
 
 
 def render_markdown(report: SuiteReport) -> str:
@@ -187,7 +189,7 @@ def render_markdown(report: SuiteReport) -> str:
             continue
         lines += [
             "",
-            f"<details><summary>❌ <code>{r.property}</code> on {r.device}: {r.failure.case.describe()}</summary>",
+            f"<details><summary>{icon.get(r.status, '')} <code>{r.property}</code> on {r.device}: {r.failure.case.describe()}</summary>",
             "",
             "```",
             r.failure.message,

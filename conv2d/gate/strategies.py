@@ -136,8 +136,8 @@ def conv_cases(
     per_group = st.one_of(st.sampled_from(_CHANNEL_COUNTS), st.integers(1, 80)) if wide else st.integers(1, 4)
     if group_kind == "one":
         groups = 1
-        cin_g = draw(per_group if regime != "large" else st.integers(1, 3))
-        cout_g = draw(per_group if regime != "large" else st.integers(1, 3))
+        cin_g = draw(per_group if regime != "large" else st.integers(1, 8))
+        cout_g = draw(per_group if regime != "large" else st.integers(1, 8))
     elif group_kind == "grouped":
         groups = draw(st.integers(2, 4) if not wide else st.sampled_from([2, 3, 4, 8]))
         cin_g = draw(st.integers(1, 3) if not wide else st.integers(1, 9))
@@ -216,10 +216,14 @@ def conv_cases(
         batch = draw(st.one_of(st.integers(1, 3), st.sampled_from(_BATCHES)))
     else:
         batch = draw(st.integers(1, 2))
-    if regime == "large":
-        batch = draw(st.integers(1, 2))
-        height = draw(st.sampled_from([96, 128, 181, 256])) + height % 7
-        width = draw(st.sampled_from([96, 128, 181, 256])) + width % 5
+    if regime == "large":  # 2**16 to about 2**21 input elements, output about as large
+        batch = draw(st.integers(1, 4))
+        height = draw(st.sampled_from([96, 128, 181, 256, 300])) + height % 7
+        width = draw(st.sampled_from([96, 128, 181, 256, 300])) + width % 5
+        while batch > 1 and batch * cin_g * groups * height * width > 3 * 2**20:
+            batch -= 1
+        while batch * cin_g * groups * height * width < 2**16:
+            batch += 1
 
     # -- bias, dtype, layouts, values
     if "bias" in req:

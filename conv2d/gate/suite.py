@@ -39,8 +39,11 @@ class SuiteReport:
 
     @property
     def exit_code(self) -> int:
-        """0 when every property holds (or is unsupported, skipped or a known failure), else 1."""
-        return 1 if self.failed else 0
+        """0 when nothing fails (unsupported, skipped and known failures allowed); 1 when a
+        property fails or the target hung; 2 when only the gate itself erred."""
+        if any(r.status in ("fails", "not run") for r in self.results):
+            return 1
+        return 2 if self.failed else 0
 
 
 def _known(
@@ -131,8 +134,10 @@ def run_suite(
             results.append(result)
             if fail_fast and result.status in _FAILING:
                 break
-    for entry in [*xfails.stale(), *skips.stale()]:
-        warnings.append(f"stale entry {entry.pattern!r} at {entry.source}: it matches no property checked in this run")
+    catalogue = [(p.name, d) for p in properties_for(target.kind) for d in ("cpu", "cuda")]
+    for entry in [*xfails.entries, *skips.entries]:
+        if not any(entry.matches(name, device) for name, device in catalogue):
+            warnings.append(f"stale entry {entry.pattern!r} at {entry.source}: it matches no property of the catalogue")
     order = {name: i for i, name in enumerate(PROPERTIES)}
     results.sort(key=lambda r: (order[r.property], devices.index(r.device) if r.device in devices else 0))
     return SuiteReport(

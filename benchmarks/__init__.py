@@ -1,0 +1,1 @@
+"""Benchmarks: speed of the core, power of the gate, and the anchor it is compared with."""

@@ -1,0 +1,1 @@
+"""Example kernels verified with the gate, end to end."""

@@ -1,0 +1,34 @@
+"""The gate's self-test: it kills every bug in the zoo and passes every correct alternative.
+
+This is the regression guard for the gate itself: each buggy implementation must
+fail the default profile (first failing property, as ``--fail-fast`` would stop),
+and each correct implementation — FFT, Winograd, im2col, float64-then-cast, a
+slow loop, shifted matmuls and the core — must pass the whole catalogue.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conv2d.gate import Target, run_suite
+from conv2d.zoo import CORRECT, MUTANTS, ZooEntry
+
+
+def _ids(entries: tuple[ZooEntry, ...]) -> list[str]:
+    return [f"{e.kind}:{e.name}" for e in entries]
+
+
+@pytest.mark.parametrize("entry", MUTANTS, ids=_ids(MUTANTS))
+def test_every_bug_is_killed(entry: ZooEntry) -> None:
+    """The default profile finds a counterexample for this known bug."""
+    report = run_suite(Target(entry.fn, entry.target, kind=entry.kind), profile="default", fail_fast=True)
+    assert report.failed, f"{entry.target} survived the gate: {entry.summary}"
+    assert report.failed[0].status == "fails", report.failed[0].note
+
+
+@pytest.mark.parametrize("entry", CORRECT, ids=_ids(CORRECT))
+def test_every_correct_alternative_passes(entry: ZooEntry) -> None:
+    """The whole catalogue holds for this correct implementation that rounds differently."""
+    report = run_suite(Target(entry.fn, entry.target, kind=entry.kind), profile="default")
+    failures = [(r.property, r.failure.message if r.failure else r.note) for r in report.failed]
+    assert not failures, f"false alarm on {entry.target}: {failures}"
