@@ -39,7 +39,9 @@ settings.register_profile(
     phases=tuple(Phase),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-settings.load_profile(os.environ.get("CONV2D_TEST_PROFILE") or ("conv2d-ci" if os.environ.get("CI") else "conv2d-dev"))
+settings.load_profile(
+    os.environ.get("CONV2D_TEST_PROFILE") or ("conv2d-ci" if os.environ.get("CI") else "conv2d-dev")
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

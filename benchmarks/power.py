@@ -65,13 +65,19 @@ def _job(target: str, kind: str, correct: bool, seed: int, anchor: bool) -> dict
         "gate_failed": bool(failing),
         "gate_seconds": round(seconds, 2),
         "gate_property": failing[0].property if failing else "",
-        "gate_message": failing[0].failure.message[:200] if failing and failing[0].failure else (failing[0].note[:200] if failing else ""),
+        "gate_message": failing[0].failure.message[:200]
+        if failing and failing[0].failure
+        else (failing[0].note[:200] if failing else ""),
     }
     if anchor:
         from benchmarks.anchor import anchor_verdict
 
         verdict = anchor_verdict(gate_target.fn, kind=kind)
-        row.update(anchor_failed=verdict.killed, anchor_seconds=round(verdict.seconds, 3), anchor_first=verdict.first_failure[:120])
+        row.update(
+            anchor_failed=verdict.killed,
+            anchor_seconds=round(verdict.seconds, 3),
+            anchor_first=verdict.first_failure[:120],
+        )
     return row
 
 
@@ -87,7 +93,11 @@ def _table(rows: list[dict[str, Any]], seeds: list[int]) -> str:
     anchor_alarms = [r for r in anchor_good if r["anchor_failed"]]
     anchor_times = [r["anchor_seconds"] for r in anchor_killed]
     correct_names = sorted({r["target"] for r in good})
-    verdict_times = [r["gate_seconds"] for r in good if r["target"].endswith(":core") or r["target"].endswith(":core_corr2d")]
+    verdict_times = [
+        r["gate_seconds"]
+        for r in good
+        if r["target"].endswith(":core") or r["target"].endswith(":core_corr2d")
+    ]
     pct = lambda a, b: f"{len(a)}/{len(b)} ({100 * len(a) / max(1, len(b)):.0f}%)"  # noqa: E731
     med = lambda xs: f"{statistics.median(xs):.1f} s / {max(xs):.1f} s" if xs else "-"  # noqa: E731
     lines = [
@@ -113,7 +123,9 @@ def _table(rows: list[dict[str, Any]], seeds: list[int]) -> str:
             secs = r["gate_seconds"]
         anchor = "-" if "anchor_failed" not in r else ("rejects" if r["anchor_failed"] else "passes")
         name = r["target"].split(":")[1]
-        lines.append(f"| `{name}` | {r['kind']} | {'yes' if r['correct'] else 'no'} | {gate} | {r['gate_property']} | {secs:.1f} | {anchor} |")
+        lines.append(
+            f"| `{name}` | {r['kind']} | {'yes' if r['correct'] else 'no'} | {gate} | {r['gate_property']} | {secs:.1f} | {anchor} |"
+        )
     return "\n".join(lines)
 
 
@@ -130,7 +142,9 @@ def _write_readme(path: Path, marker: str, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", choices=("tuning", "holdout"), default="tuning")
-    parser.add_argument("--seeds", default="0,1,2", help="seeds for the correct implementations (default 0,1,2)")
+    parser.add_argument(
+        "--seeds", default="0,1,2", help="seeds for the correct implementations (default 0,1,2)"
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-anchor", action="store_true", help="skip the anchor comparison")
     parser.add_argument("--only", nargs="*", help="only these entry names")
@@ -154,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
             row = future.result()
             rows.append(row)
             status = "FAILED" if row["gate_failed"] else "passed"
-            print(f"  {row['target']:55s} seed {row['seed']} {status:6s} {row['gate_seconds']:6.1f} s {row['gate_property']}", file=sys.stderr, flush=True)
+            print(
+                f"  {row['target']:55s} seed {row['seed']} {status:6s} {row['gate_seconds']:6.1f} s {row['gate_property']}",
+                file=sys.stderr,
+                flush=True,
+            )
     order = {e.target: i for i, e in enumerate(entries)}
     rows.sort(key=lambda r: (order[r["target"]], r["seed"]))
     import torch

@@ -85,7 +85,16 @@ def test_list_names_every_property(capsys: pytest.CaptureFixture[str]) -> None:
 def test_json_and_markdown_reports(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """--json writes the verdict, environment and counterexample; --markdown a table for a CI summary."""
     report, summary = tmp_path / "r.json", tmp_path / "s.md"
-    code, _, _ = run(capsys, "conv2d.zoo.mutants:tail_drop_w8", "-q", *CORE_PROPS, "--json", str(report), "--markdown", str(summary))
+    code, _, _ = run(
+        capsys,
+        "conv2d.zoo.mutants:tail_drop_w8",
+        "-q",
+        *CORE_PROPS,
+        "--json",
+        str(report),
+        "--markdown",
+        str(summary),
+    )
     data = json.loads(report.read_text())
     assert code == 1 and data["verdict"] == "fail" and data["exit_code"] == 1
     assert data["environment"]["torch"] == torch.__version__ and "tf32" in data["environment"]
@@ -99,7 +108,9 @@ def test_xfails_demote_and_stale_entries_warn(capsys: pytest.CaptureFixture[str]
     """A known failure becomes xfail (exit 0); an entry that matches nothing is reported stale."""
     known = tmp_path / "xfails.txt"
     known.write_text("matches-reference  # tail columns, fixed in the next release\nno-such-*  # left over\n")
-    code, out, _ = run(capsys, "conv2d.zoo.mutants:tail_drop_w8", "-q", *CORE_PROPS, "--xfails-file", str(known))
+    code, out, _ = run(
+        capsys, "conv2d.zoo.mutants:tail_drop_w8", "-q", *CORE_PROPS, "--xfails-file", str(known)
+    )
     assert code == 0 and "xfail" in out
     assert "stale entry 'no-such-*'" in out
 
@@ -124,21 +135,27 @@ def test_skips_file_skips(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     """A skips entry keeps the property from running and says why."""
     skips = tmp_path / "skips.txt"
     skips.write_text("matches-reference  # too slow on this runner\n")
-    code, out, _ = run(capsys, "conv2d.zoo.mutants:tail_drop_w8", "-q", *CORE_PROPS, "--skips-file", str(skips))
+    code, out, _ = run(
+        capsys, "conv2d.zoo.mutants:tail_drop_w8", "-q", *CORE_PROPS, "--skips-file", str(skips)
+    )
     assert code == 0 and "too slow on this runner" in out
 
 
 def test_fail_fast_stops_at_the_first_failure(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """--fail-fast reports the first failing property and runs no further ones."""
     report = tmp_path / "r.json"
-    code, _, _ = run(capsys, "conv2d.zoo.mutants:ceil_output_size", "-q", "--fail-fast", "--json", str(report))
+    code, _, _ = run(
+        capsys, "conv2d.zoo.mutants:ceil_output_size", "-q", "--fail-fast", "--json", str(report)
+    )
     statuses = [r["status"] for r in json.loads(report.read_text())["results"]]
     assert code == 1 and statuses[-1] == "fails" and len(statuses) < 10
 
 
 def test_lab_corr2d_is_flagged(capsys: pytest.CaptureFixture[str]) -> None:
     """The lab's loop corr2d, verified as a corr2d target, fails for not keeping the input's dtype."""
-    code, out, _ = run(capsys, "conv2d.zoo.corr2d:lab_corr2d", "--kind", "corr2d", "-q", "--property", "output-shape")
+    code, out, _ = run(
+        capsys, "conv2d.zoo.corr2d:lab_corr2d", "--kind", "corr2d", "-q", "--property", "output-shape"
+    )
     assert code == 1 and "output.dtype=torch.float32, but should be torch.float64" in out
 
 
@@ -149,12 +166,27 @@ def test_builtin_core_is_the_default_target(capsys: pytest.CaptureFixture[str]) 
 
 
 def _plugin_statuses(tmp_path: Path, target: str, props: list[str]) -> dict[str, str]:
-    args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--conv-impl", target, "-n", "2",
-            "-rA", "-q", "--rootdir", str(tmp_path)]
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--conv-impl",
+        target,
+        "-n",
+        "2",
+        "-rA",
+        "-q",
+        "--rootdir",
+        str(tmp_path),
+    ]
     for p in props:
         args += ["--conv-property", p]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     outcome = {"PASSED": "holds", "FAILED": "fails", "SKIPPED": "skipped", "ERROR": "error"}
     statuses = {}
     for line in done.stdout.splitlines():
@@ -184,5 +216,9 @@ def test_workers_give_the_same_verdict(capsys: pytest.CaptureFixture[str], tmp_p
     main(["verify", "conv2d.zoo.mutants:bias_ignored_above_64", "-q", *props, "--json", str(one)])
     main(["verify", "conv2d.zoo.mutants:bias_ignored_above_64", "-q", *props, "-n", "2", "--json", str(two)])
     capsys.readouterr()
-    strip = lambda p: [(r["property"], r["status"], r["failure"] and r["failure"]["case_code"]) for r in json.loads(p.read_text())["results"]]  # noqa: E731
+    def strip(p):
+        return [
+            (r["property"], r["status"], r["failure"] and r["failure"]["case_code"])
+            for r in json.loads(p.read_text())["results"]
+        ]
     assert strip(one) == strip(two)

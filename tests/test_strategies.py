@@ -56,21 +56,44 @@ def test_values_are_bounded_and_subnormal_free(case: ConvCase) -> None:
     ("what", "condition"),
     [
         ("kernel as large as the padded input", lambda c: c.out_spatial == (1, 1) and c.kernel[0] > 1),
-        ("depthwise with a channel multiplier", lambda c: c.groups == c.in_channels > 1 and c.out_channels == 2 * c.groups),
-        ("grouped, several channels per group", lambda c: c.groups > 1 and c.in_channels // c.groups > 1 and c.out_channels // c.groups > 1),
+        (
+            "depthwise with a channel multiplier",
+            lambda c: c.groups == c.in_channels > 1 and c.out_channels == 2 * c.groups,
+        ),
+        (
+            "grouped, several channels per group",
+            lambda c: c.groups > 1 and c.in_channels // c.groups > 1 and c.out_channels // c.groups > 1,
+        ),
         ("stride larger than the kernel", lambda c: isinstance(c.stride, int) and c.stride > max(c.kernel)),
         ("unequal stride pair", lambda c: isinstance(c.stride, tuple) and c.stride[0] != c.stride[1]),
         ("unequal padding pair", lambda c: isinstance(c.padding, tuple) and c.padding[0] != c.padding[1]),
         ("unequal dilation pair", lambda c: isinstance(c.dilation, tuple) and c.dilation[0] != c.dilation[1]),
         ("'same' with an even kernel", lambda c: c.padding == "same" and c.kernel[0] % 2 == 0),
         ("'valid' padding", lambda c: c.padding == "valid"),
-        ("a remainder in the output-size division", lambda c: isinstance(c.stride, int) and c.stride > 1 and c.padding == 0 and (c.height - c.kernel[0]) % c.stride != 0),
-        ("output width past a vector width, not a multiple of it", lambda c: c.out_spatial[1] > 16 and c.out_spatial[1] % 8 != 0),
+        (
+            "a remainder in the output-size division",
+            lambda c: (
+                isinstance(c.stride, int)
+                and c.stride > 1
+                and c.padding == 0
+                and (c.height - c.kernel[0]) % c.stride != 0
+            ),
+        ),
+        (
+            "output width past a vector width, not a multiple of it",
+            lambda c: c.out_spatial[1] > 16 and c.out_spatial[1] % 8 != 0,
+        ),
         ("output width past 64", lambda c: c.out_spatial[1] > 64),
         ("more than 64 input channels", lambda c: c.in_channels > 64),
         ("more than 64 output channels", lambda c: c.out_channels > 64),
-        ("channel count not a multiple of 8, past 16", lambda c: c.in_channels > 16 and c.in_channels % 8 != 0),
-        ("batch above 4, not a multiple of 4", lambda c: c.batch is not None and c.batch > 4 and c.batch % 4 != 0),
+        (
+            "channel count not a multiple of 8, past 16",
+            lambda c: c.in_channels > 16 and c.in_channels % 8 != 0,
+        ),
+        (
+            "batch above 4, not a multiple of 4",
+            lambda c: c.batch is not None and c.batch > 4 and c.batch % 4 != 0,
+        ),
         ("unbatched input", lambda c: c.batch is None),
         ("channels_last input", lambda c: c.input_layout == "channels_last"),
         ("strided weight view", lambda c: c.weight_layout == "strided"),
@@ -139,11 +162,23 @@ def test_requirements_are_honoured(requirement: str) -> None:
 
 def test_unknown_requirement_is_named() -> None:
     """An unknown requirement raises an error naming it and the known ones."""
-    with pytest.raises(ValueError, match="'gruoped'.*known requirements"):
+    with pytest.raises(ValueError, match=r"'gruoped'.*known requirements"):
         find(conv_cases(require={"gruoped"}), lambda c: True)
 
 
-@given(conv_cases(Capabilities(dtypes=("float32",), layouts=("contiguous",), groups=False, dilation=False, padding=("int",), unbatched=False, bias=False)))
+@given(
+    conv_cases(
+        Capabilities(
+            dtypes=("float32",),
+            layouts=("contiguous",),
+            groups=False,
+            dilation=False,
+            padding=("int",),
+            unbatched=False,
+            bias=False,
+        )
+    )
+)
 def test_capabilities_restrict_cases(case: ConvCase) -> None:
     """Cases never leave the declared capabilities."""
     assert case.dtype == "float32" and case.groups == 1 and case.dilation == 1 and not case.bias
@@ -161,7 +196,21 @@ def test_corr2d_cases_are_two_dimensional(case: ConvCase) -> None:
 
 def test_case_prints_as_code_that_rebuilds_it() -> None:
     """``to_code`` gives source that evaluates to an equal case with equal tensors."""
-    case = ConvCase(batch=None, in_channels=4, out_channels=2, height=5, width=6, kernel=(2, 3), stride=(1, 2), padding="valid", groups=2, bias=True, dtype="bfloat16", input_layout="offset", seed=7)
+    case = ConvCase(
+        batch=None,
+        in_channels=4,
+        out_channels=2,
+        height=5,
+        width=6,
+        kernel=(2, 3),
+        stride=(1, 2),
+        padding="valid",
+        groups=2,
+        bias=True,
+        dtype="bfloat16",
+        input_layout="offset",
+        seed=7,
+    )
     again = eval(case.to_code(), {"ConvCase": ConvCase})
     assert again == case
     a, b = case.materialize(), again.materialize()
@@ -171,7 +220,17 @@ def test_case_prints_as_code_that_rebuilds_it() -> None:
 @pytest.mark.parametrize(("dtype", "lower"), [("float32", None), ("float64", torch.float32)])
 def test_biased_values_round_down_in_lower_precision(dtype: str, lower: torch.dtype | None) -> None:
     """Biased values lose magnitude, never gain it, when rounded to the next-lower precision (TF32 for float32)."""
-    case = ConvCase(batch=1, in_channels=3, out_channels=1, height=8, width=8, kernel=(3, 3), dtype=dtype, values="biased", seed=3)
+    case = ConvCase(
+        batch=1,
+        in_channels=3,
+        out_channels=1,
+        height=8,
+        width=8,
+        kernel=(3, 3),
+        dtype=dtype,
+        values="biased",
+        seed=3,
+    )
     x = case.materialize().input.double()
     assert (x >= 1).all() and (x < 2).all()
     if dtype == "float32":  # TF32 keeps 10 mantissa bits: emulate by masking the 13 low bits

@@ -18,8 +18,10 @@ def _verdict(fn, prop: str = "matches-reference", **kwargs):
 
 def test_raising_target_fails_with_the_exception_named() -> None:
     """Any exception other than NotImplementedError is a failure that names it."""
+
     def boom(*args, **kwargs):
         raise RuntimeError("kernel launch failed")
+
     result = _verdict(boom)
     assert result.status == "fails" and "raised RuntimeError: kernel launch failed" in result.failure.message
 
@@ -32,8 +34,10 @@ def test_non_tensor_result_fails() -> None:
 
 def test_wrong_dtype_fails() -> None:
     """Returning float64 for float32 input fails output-shape with the dtype named."""
+
     def widen(x, w, b=None, **params):
         return F.conv2d(x.double(), w.double(), None if b is None else b.double(), **params)
+
     result = _verdict(widen, "output-shape")
     assert result.status == "fails" and "output.dtype=torch.float64, but should be" in result.failure.message
 
@@ -46,19 +50,23 @@ def test_wrong_shape_fails() -> None:
 
 def test_nan_output_fails() -> None:
     """A NaN in the output is an infinite error."""
+
     def nan_corner(x, w, b=None, **params):
         y = F.conv2d(x, w, b, **params).clone()
         y[..., 0, 0] = float("nan")
         return y
+
     result = _verdict(nan_corner)
     assert result.status == "fails" and "got nan" in result.failure.message
 
 
 def test_hanging_target_fails_and_later_properties_are_not_run() -> None:
     """A call past the time limit fails the property; the target is then not called again."""
+
     def slow(x, w, b=None, **params):
         time.sleep(3)
         return F.conv2d(x, w, b, **params)
+
     target = Target(slow, "test:slow", timeout=0.2)
     result = run_property(PROPERTIES["output-shape"], target, profile="quick")
     assert result.status == "fails" and "did not return within" in result.failure.message
@@ -68,28 +76,34 @@ def test_hanging_target_fails_and_later_properties_are_not_run() -> None:
 
 def test_not_implemented_everywhere_is_unsupported() -> None:
     """A target that declines every case is reported unsupported, not failing."""
+
     def decline(*args, **kwargs):
         raise NotImplementedError("only on Tuesdays")
+
     result = _verdict(decline)
     assert result.status == "unsupported" and "only on Tuesdays" in next(iter(result.unsupported))
 
 
 def test_partly_unsupported_is_counted_not_hidden() -> None:
     """Declining float16 still checks the rest, and the declined cases are counted in the result."""
+
     def no_half(x, w, b=None, **params):
         if x.dtype == torch.float16:
             raise NotImplementedError("float16")
         return F.conv2d(x, w, b, **params)
+
     result = _verdict(no_half)
     assert result.status == "holds" and result.examples > 0 and sum(result.unsupported.values()) > 0
 
 
 def test_declared_capabilities_bound_the_cases() -> None:
     """A target declaring float32/contiguous/no groups is only called within that."""
+
     @declare(dtypes=("float32",), layouts=("contiguous",), groups=False)
     def strict(x, w, b=None, **params):
         assert x.dtype == torch.float32 and x.is_contiguous() and params["groups"] == 1
         return F.conv2d(x, w, b, **params)
+
     assert _verdict(strict).status == "holds"
     assert _verdict(strict, "groups-concat").status == "unsupported"
 
@@ -102,9 +116,11 @@ def test_undeclared_non_differentiable_target_fails_gradients() -> None:
 
 def test_declared_non_differentiable_target_is_unsupported_for_gradients() -> None:
     """Declaring autograd=False turns the gradient properties into unsupported."""
+
     @declare(autograd=False)
     def forward_only(x, w, b=None, **params):
         return F.conv2d(x, w, b, **params).detach()
+
     assert _verdict(forward_only, "gradients").status == "unsupported"
     assert _verdict(forward_only, "adjoint").status == "unsupported"
 

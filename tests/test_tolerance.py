@@ -16,8 +16,14 @@ from conv2d.gate.tolerance import bound, judge, precision_for
 
 
 def _bound(case: ConvCase, exact) -> torch.Tensor:
-    return bound(exact.value, exact.magnitude, reduction=case.reduction_length,
-                 precision=precision_for(case.torch_dtype), transformed=case.height * case.width, scale=exact.scale)
+    return bound(
+        exact.value,
+        exact.magnitude,
+        reduction=case.reduction_length,
+        precision=precision_for(case.torch_dtype),
+        transformed=case.height * case.width,
+        scale=exact.scale,
+    )
 
 
 @given(conv_cases())
@@ -31,7 +37,17 @@ def test_torch_conv2d_is_within_the_bound(case: ConvCase) -> None:
 
 
 def _simple_case(dtype: str = "float32") -> tuple[ConvCase, torch.Tensor, torch.Tensor]:
-    case = ConvCase(batch=2, in_channels=3, out_channels=4, height=9, width=9, kernel=(3, 3), bias=True, dtype=dtype, seed=1)
+    case = ConvCase(
+        batch=2,
+        in_channels=3,
+        out_channels=4,
+        height=9,
+        width=9,
+        kernel=(3, 3),
+        bias=True,
+        dtype=dtype,
+        seed=1,
+    )
     args = case.materialize()
     exact = reference(args)
     return case, exact.value, _bound(case, exact)
@@ -78,7 +94,7 @@ def test_precision_model() -> None:
     assert precision_for(torch.float16).u_acc == 2.0**-24 and precision_for(torch.float16).u_out == 2.0**-11
     assert precision_for(torch.bfloat16, backward=True).u_acc == 2.0**-8
     assert precision_for(torch.float64).u_acc == 2.0**-53
-    with pytest.raises(ValueError, match="dtype=torch.int32"):
+    with pytest.raises(ValueError, match=r"dtype=torch\.int32"):
         precision_for(torch.int32)
 
 
@@ -92,7 +108,17 @@ def test_zero_magnitude_requires_exact_zero() -> None:
 
 def test_normwise_floor_follows_the_plane_scale() -> None:
     """An output that reads only zeros still gets a floor from its plane's norm-wise scale (FFT noise)."""
-    case = ConvCase(batch=None, in_channels=1, out_channels=1, height=1, width=1, kernel=(1, 1), stride=2, padding=1, seed=0)
+    case = ConvCase(
+        batch=None,
+        in_channels=1,
+        out_channels=1,
+        height=1,
+        width=1,
+        kernel=(1, 1),
+        stride=2,
+        padding=1,
+        seed=0,
+    )
     exact = reference(case.materialize())
     assert (exact.magnitude == 0).all() and (exact.scale > 0).all()
     allowed = _bound(case, exact)

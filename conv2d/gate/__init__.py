@@ -13,7 +13,7 @@ from conv2d.gate.case import Args, ConvCase
 from conv2d.gate.engine import PROFILES, Failure, GateProfile, PropertyResult, run_property
 from conv2d.gate.properties import PROPERTIES, Property
 from conv2d.gate.strategies import conv_cases, corr2d_cases
-from conv2d.gate.suite import SuiteReport, run_suite  # noqa: E402
+from conv2d.gate.suite import SuiteReport, run_suite
 from conv2d.gate.target import LoadError, Target, Unsupported, Violation
 
 __all__ = [

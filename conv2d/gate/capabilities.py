@@ -113,7 +113,16 @@ class Capabilities:
             raise ValueError("layouts must include 'contiguous'")
         if not self.dtypes:
             raise ValueError("dtypes is empty; a target must support at least one dtype")
-        for name in ("stride", "dilation", "groups", "bias", "unbatched", "autograd", "deterministic", "tf32"):
+        for name in (
+            "stride",
+            "dilation",
+            "groups",
+            "bias",
+            "unbatched",
+            "autograd",
+            "deterministic",
+            "tf32",
+        ):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise TypeError(f"{name}={value!r}; expected True or False")

@@ -18,6 +18,7 @@ __all__ = [
     "Args",
     "ConvCase",
     "Pair",
+    "ValueMode",
     "as_pair",
     "dtype_of",
     "output_size",
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 Pair = tuple[int, int]
+ValueMode = Literal["uniform", "integer", "biased"]
 IntOrPair = int | Pair
 Padding = int | Pair | str
 
@@ -76,9 +78,7 @@ def resolve_padding(padding: Padding, kernel: Pair, dilation: Pair) -> tuple[int
     return (ph, ph, pw, pw)
 
 
-def output_size(
-    size: Pair, kernel: Pair, stride: IntOrPair, padding: Padding, dilation: IntOrPair
-) -> Pair:
+def output_size(size: Pair, kernel: Pair, stride: IntOrPair, padding: Padding, dilation: IntOrPair) -> Pair:
     """F.conv2d's output spatial size: ``floor((H + pads - d*(k-1) - 1) / s) + 1`` per axis."""
     s, d = as_pair(stride), as_pair(dilation)
     top, bottom, left, right = resolve_padding(padding, kernel, d)
@@ -103,7 +103,12 @@ class Args:
 
     def params(self) -> dict[str, object]:
         """The keyword parameters beside the tensors."""
-        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups}
+        return {
+            "stride": self.stride,
+            "padding": self.padding,
+            "dilation": self.dilation,
+            "groups": self.groups,
+        }
 
     def replace(self, **changes: object) -> Args:
         """A copy with some fields changed."""
@@ -163,7 +168,7 @@ class ConvCase:
     input_layout: str = "contiguous"
     weight_layout: str = "contiguous"
     bias_layout: str = "contiguous"
-    values: Literal["uniform", "integer", "biased"] = "uniform"
+    values: ValueMode = "uniform"
     exponent: int = 0
     seed: int = 0
     kind: Literal["conv2d", "corr2d"] = "conv2d"

@@ -34,24 +34,62 @@ def _parser() -> argparse.ArgumentParser:
         nargs="?",
         help="'package.module:function' (default: the built-in core, conv2d.functional:conv2d or :corr2d)",
     )
-    verify.add_argument("--kind", choices=("conv2d", "corr2d"), default="conv2d",
-                        help="conv2d: F.conv2d's signature (default); corr2d: corr2d(X, K) on 2-D tensors")
-    verify.add_argument("--device", choices=("cpu", "cuda", "all"), default="cpu",
-                        help="where to run the cases (all: cpu and, when present, cuda)")
-    verify.add_argument("--profile", choices=sorted(PROFILES), default="default",
-                        help="search effort: " + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
-    verify.add_argument("--seed", type=int, default=0, help="seed of the search (default 0); same seed, same verdict")
-    verify.add_argument("--property", action="append", metavar="NAME", dest="properties",
-                        help="check only this property (repeatable); see --list")
+    verify.add_argument(
+        "--kind",
+        choices=("conv2d", "corr2d"),
+        default="conv2d",
+        help="conv2d: F.conv2d's signature (default); corr2d: corr2d(X, K) on 2-D tensors",
+    )
+    verify.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "all"),
+        default="cpu",
+        help="where to run the cases (all: cpu and, when present, cuda)",
+    )
+    verify.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="default",
+        help="search effort: " + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()),
+    )
+    verify.add_argument(
+        "--seed", type=int, default=0, help="seed of the search (default 0); same seed, same verdict"
+    )
+    verify.add_argument(
+        "--property",
+        action="append",
+        metavar="NAME",
+        dest="properties",
+        help="check only this property (repeatable); see --list",
+    )
     verify.add_argument("--fail-fast", action="store_true", help="stop at the first failing property")
     verify.add_argument("--json", metavar="FILE", help="write the machine-readable report to FILE")
-    verify.add_argument("--markdown", metavar="FILE", help="write a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)")
-    verify.add_argument("--xfails-file", metavar="FILE", help="known failures, one 'property[device]  # reason' per line")
-    verify.add_argument("--skips-file", metavar="FILE", help="properties not to run, one 'property[device]  # reason' per line")
-    verify.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="time one call of the target may take before it counts as hung (default 30)")
-    verify.add_argument("-n", "--workers", type=int, default=1, metavar="WORKERS",
-                        help="processes to spread the properties over (default 1)")
+    verify.add_argument(
+        "--markdown", metavar="FILE", help="write a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)"
+    )
+    verify.add_argument(
+        "--xfails-file", metavar="FILE", help="known failures, one 'property[device]  # reason' per line"
+    )
+    verify.add_argument(
+        "--skips-file",
+        metavar="FILE",
+        help="properties not to run, one 'property[device]  # reason' per line",
+    )
+    verify.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="time one call of the target may take before it counts as hung (default 30)",
+    )
+    verify.add_argument(
+        "-n",
+        "--workers",
+        type=int,
+        default=1,
+        metavar="WORKERS",
+        help="processes to spread the properties over (default 1)",
+    )
     verify.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     verify.add_argument("--list", action="store_true", help="list the properties and exit")
     return parser
@@ -113,7 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {r.property:22s} {r.device:5s} {r.status:12s} {r.seconds:6.1f} s", file=sys.stderr)  # type: ignore[attr-defined]
 
     if not ns.quiet:
-        print(f"verifying {target.name} ({ns.kind}) with profile {ns.profile}, seed {ns.seed}", file=sys.stderr)
+        print(
+            f"verifying {target.name} ({ns.kind}) with profile {ns.profile}, seed {ns.seed}", file=sys.stderr
+        )
     report = run_suite(
         target,
         devices=devices,

@@ -122,7 +122,11 @@ def properties_for(kind: str, names: Iterable[str] | None = None) -> list[Proper
 def repro_snippet(target: Target, prop: Property, case: ConvCase) -> str:
     """Runnable Python that replays the counterexample: the call by hand, then the gate's check."""
     module, _, attribute = target.name.partition(":")
-    call = "fn(args.input, args.weight)" if target.kind == "corr2d" else "fn(args.input, args.weight, args.bias, **args.params())"
+    call = (
+        "fn(args.input, args.weight)"
+        if target.kind == "corr2d"
+        else "fn(args.input, args.weight, args.bias, **args.params())"
+    )
     return "\n".join(
         [
             "import torch",

@@ -62,7 +62,9 @@ def load_known(path: str | Path | None) -> KnownList:
         pattern, sep, reason = line.partition("#")
         pattern, reason = pattern.strip(), reason.strip()
         if not sep or not reason:
-            raise ValueError(f"{path}:{number}: {line!r} has no reason; write it as '{pattern}  # why it is known'")
+            raise ValueError(
+                f"{path}:{number}: {line!r} has no reason; write it as '{pattern}  # why it is known'"
+            )
         if " " in pattern:
             raise ValueError(f"{path}:{number}: pattern {pattern!r} contains a space; one pattern per line")
         entries.append(KnownEntry(pattern, reason, f"{path}:{number}"))

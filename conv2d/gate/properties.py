@@ -147,12 +147,18 @@ def _overlaps(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a0 < b1 and b0 < a1 and a1 > a0 and b1 > b0
 
 
+def _tensors(args: Args) -> list[tuple[str, torch.Tensor]]:
+    """The tensor arguments of a call, by name."""
+    named = (("input", args.input), ("weight", args.weight), ("bias", args.bias))
+    return [(name, t) for name, t in named if t is not None]
+
+
 def _call_checked(target: Target, case: ConvCase, args: Args, what: str = "output") -> torch.Tensor:
     """Call the target; check the output's shape, dtype and device, and that it is a fresh tensor."""
     out = target(args)
     _check_meta(out, case.output_shape, case, what)
-    for name, t in (("input", args.input), ("weight", args.weight), ("bias", args.bias)):
-        if t is not None and _overlaps(out, t):
+    for name, t in _tensors(args):
+        if _overlaps(out, t):
             raise Violation(f"{what} shares memory with the {name} argument, but should be a fresh tensor")
     return out
 
@@ -181,9 +187,7 @@ def large_input(target: Target, case: ConvCase) -> None:
     matches_reference(target, case)
 
 
-def _linear_combination(
-    target: Target, case: ConvCase, vary: str
-) -> None:
+def _linear_combination(target: Target, case: ConvCase, vary: str) -> None:
     a, b = 0.5, -2.0  # powers of two: scaling is exact, only the sum rounds
     args = case.materialize()
     other = case.replace(seed=case.seed + 1).materialize()
@@ -229,11 +233,19 @@ def flipped_kernel(target: Target, case: ConvCase) -> None:
     args = case.materialize()
     out = _call_checked(target, case, args)
     turned = _call_checked(
-        target, case, args.replace(input=_rot180(args.input), weight=_rot180(args.weight)), "output of the rotated call"
+        target,
+        case,
+        args.replace(input=_rot180(args.input), weight=_rot180(args.weight)),
+        "output of the rotated call",
     )
     exact = reference(args)
     allowed = _bound_of(target, case, exact)
-    _within(turned, _rot180(_f64(out)), allowed + _rot180(allowed), "conv(rot180 x, rot180 w) vs rot180 conv(x, w)")
+    _within(
+        turned,
+        _rot180(_f64(out)),
+        allowed + _rot180(allowed),
+        "conv(rot180 x, rot180 w) vs rot180 conv(x, w)",
+    )
 
 
 @_law("bias-superposition", kinds=("conv2d",), require=("bias",), examples=30, needs=("bias",))
@@ -279,14 +291,23 @@ def batch_independence(target: Target, case: ConvCase) -> None:
     allowed = 2 * _bound_of(target, case, exact)
     if case.batch is None:  # unbatched: compare with the same sample as a batch of one
         one = case.replace(batch=1)
-        batched = _call_checked(target, one, args.replace(input=args.input.unsqueeze(0)), "output of the batch of one")
+        batched = _call_checked(
+            target, one, args.replace(input=args.input.unsqueeze(0)), "output of the batch of one"
+        )
         _within(out, _f64(batched)[0], allowed, "unbatched output vs the same input as a batch of one")
         return
     for n in range(case.batch):
-        single = _call_checked(target, case.replace(batch=1), args.replace(input=args.input[n : n + 1]), f"output of sample {n}")
+        single = _call_checked(
+            target, case.replace(batch=1), args.replace(input=args.input[n : n + 1]), f"output of sample {n}"
+        )
         _within(out[n : n + 1], _f64(single), allowed[n : n + 1], f"batch output[{n}] vs sample {n} alone")
         if target.capabilities.unbatched:
-            alone = _call_checked(target, case.replace(batch=None), args.replace(input=args.input[n]), f"unbatched output of sample {n}")
+            alone = _call_checked(
+                target,
+                case.replace(batch=None),
+                args.replace(input=args.input[n]),
+                f"unbatched output of sample {n}",
+            )
             _within(out[n], _f64(alone), allowed[n], f"batch output[{n}] vs sample {n} as unbatched input")
 
 
@@ -298,7 +319,9 @@ def padding_forms(target: Target, case: ConvCase) -> None:
     top, bottom, left, right = resolve_padding(case.padding, case.kernel, as_pair(case.dilation))
     padded = F.pad(args.input, (left, right, top, bottom))
     flat = case.replace(height=case.height + top + bottom, width=case.width + left + right, padding=0)
-    explicit = _call_checked(target, flat, args.replace(input=padded, padding=0), "output with explicit padding")
+    explicit = _call_checked(
+        target, flat, args.replace(input=padded, padding=0), "output with explicit padding"
+    )
     exact = reference(args)
     allowed = 2 * _bound_of(target, case, exact)
     _within(out, _f64(explicit), allowed, f"padding={case.padding!r} vs explicit zero padding")
@@ -315,7 +338,12 @@ def stride_subsampling(target: Target, case: ConvCase) -> None:
     exact = reference(args)
     allowed = _bound_of(target, case, exact)
     dense_allowed = _bound_of(target, dense_case, reference(args.replace(stride=1)))[..., ::sh, ::sw]
-    _within(out, _f64(dense)[..., ::sh, ::sw], allowed + dense_allowed, f"stride={case.stride!r} vs stride-1 output subsampled")
+    _within(
+        out,
+        _f64(dense)[..., ::sh, ::sw],
+        allowed + dense_allowed,
+        f"stride={case.stride!r} vs stride-1 output subsampled",
+    )
 
 
 def _dilate(weight: torch.Tensor, dilation: tuple[int, int]) -> torch.Tensor:
@@ -334,9 +362,13 @@ def dilation_zero_insert(target: Target, case: ConvCase) -> None:
     d = as_pair(case.dilation)
     wide = _dilate(args.weight, d)
     wide_case = case.replace(kernel=(wide.shape[-2], wide.shape[-1]), dilation=1)
-    plain = _call_checked(target, wide_case, args.replace(weight=wide, dilation=1), "output with the zero-inserted kernel")
+    plain = _call_checked(
+        target, wide_case, args.replace(weight=wide, dilation=1), "output with the zero-inserted kernel"
+    )
     exact = reference(args)
-    allowed = _bound_of(target, case, exact) + _bound_of(target, wide_case, reference(args.replace(weight=wide, dilation=1)))
+    allowed = _bound_of(target, case, exact) + _bound_of(
+        target, wide_case, reference(args.replace(weight=wide, dilation=1))
+    )
     _within(out, _f64(plain), allowed, f"dilation={case.dilation!r} vs zero-inserted kernel")
 
 
@@ -362,7 +394,12 @@ def delta_identity(target: Target, case: ConvCase) -> None:
     args = args.replace(weight=_delta_weight(case, args))
     out = _call_checked(target, case, args)
     exact = reference(args)
-    _within(out, exact.value, _bound_of(target, case, exact), "output for a single-tap kernel vs the shifted input")
+    _within(
+        out,
+        exact.value,
+        _bound_of(target, case, exact),
+        "output for a single-tap kernel vs the shifted input",
+    )
 
 
 @_law("shift-equivariance", require=("no-padding",), examples=30)
@@ -379,10 +416,20 @@ def shift_equivariance(target: Target, case: ConvCase) -> None:
     args = case.materialize()
     out = _call_checked(target, case, args)
     cropped = case.replace(height=case.height - a * sh, width=case.width - b * sw)
-    shifted = _call_checked(target, cropped, args.replace(input=args.input[..., a * sh :, b * sw :]), "output of the cropped input")
+    shifted = _call_checked(
+        target,
+        cropped,
+        args.replace(input=args.input[..., a * sh :, b * sw :]),
+        "output of the cropped input",
+    )
     exact = reference(args)
     allowed = 2 * _bound_of(target, case, exact)[..., a:, b:]
-    _within(out[..., a:, b:], _f64(shifted), allowed, f"output[..., {a}:, {b}:] vs output of input[..., {a * sh}:, {b * sw}:]")
+    _within(
+        out[..., a:, b:],
+        _f64(shifted),
+        allowed,
+        f"output[..., {a}:, {b}:] vs output of input[..., {a * sh}:, {b * sw}:]",
+    )
 
 
 def _grad_case(case: ConvCase, args: Args) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -394,11 +441,11 @@ def _grad_case(case: ConvCase, args: Args) -> tuple[list[torch.Tensor], torch.Te
     return leaves, grad
 
 
-def _target_grads(target: Target, case: ConvCase, args: Args) -> tuple[Args, torch.Tensor, torch.Tensor, list]:
+def _target_grads(
+    target: Target, case: ConvCase, args: Args
+) -> tuple[Args, torch.Tensor, torch.Tensor, list]:
     leaves, grad_output = _grad_case(case, args)
-    args = args.replace(
-        input=leaves[0], weight=leaves[1], bias=leaves[2] if args.bias is not None else None
-    )
+    args = args.replace(input=leaves[0], weight=leaves[1], bias=leaves[2] if args.bias is not None else None)
     with torch.enable_grad():
         out = _call_checked(target, case, args)
         if out.grad_fn is None:
@@ -410,7 +457,9 @@ def _target_grads(target: Target, case: ConvCase, args: Args) -> tuple[Args, tor
     names = ("input", "weight", "bias")
     for name, leaf, grad in zip(names, leaves, grads, strict=False):
         if grad is None:
-            raise Violation(f"{name}.grad=None, but should be a tensor: the output does not depend on {name} through autograd")
+            raise Violation(
+                f"{name}.grad=None, but should be a tensor: the output does not depend on {name} through autograd"
+            )
         if tuple(grad.shape) != tuple(leaf.shape) or grad.dtype != leaf.dtype:
             raise Violation(
                 f"{name}.grad has shape {tuple(grad.shape)} and dtype {grad.dtype}, "
@@ -454,14 +503,21 @@ def adjoint(target: Target, case: ConvCase) -> None:
     reductions = _grad_reductions(case)
     if args.bias is not None and exact.bias is not None:
         bias_term = (_f64(args.bias) * _f64(grads[2])).sum()
-        bias_slack = (_f64(args.bias).abs() * _bound_of(target, case, exact.bias, reduction=reductions[2], backward=True)).sum()
+        bias_slack = (
+            _f64(args.bias).abs()
+            * _bound_of(target, case, exact.bias, reduction=reductions[2], backward=True)
+        ).sum()
     slack_out = (g64.abs() * _bound_of(target, case, exact_out)).sum()
     for name, leaf, grad, ex, k in (
         ("input", args.input, grads[0], exact.input, reductions[0]),
         ("weight", args.weight, grads[1], exact.weight, reductions[1]),
     ):
         rhs = (_f64(leaf) * _f64(grad)).sum() + bias_term
-        slack = slack_out + (_f64(leaf).abs() * _bound_of(target, case, ex, reduction=k, backward=True)).sum() + bias_slack
+        slack = (
+            slack_out
+            + (_f64(leaf).abs() * _bound_of(target, case, ex, reduction=k, backward=True)).sum()
+            + bias_slack
+        )
         # the three inner products are sums of many terms, each rounded once in float64
         slack = slack + 4 * torch.finfo(torch.float64).eps * (g64.abs() * exact_out.magnitude).sum()
         if not (lhs - rhs).abs() <= slack:
@@ -476,7 +532,11 @@ def layout_invariance(target: Target, case: ConvCase) -> None:
     """The result does not depend on memory layout: channels_last, strided views and offsets give the contiguous result."""
     if case.input_layout == case.weight_layout == "contiguous":
         alternatives = [x for x in ("channels_last", "strided", "offset", "transposed") if x != "contiguous"]
-        usable = [x for x in alternatives if case.replace(input_layout=x).layout_capabilities <= {*target.capabilities.layouts}]
+        usable = [
+            x
+            for x in alternatives
+            if case.replace(input_layout=x).layout_capabilities <= {*target.capabilities.layouts}
+        ]
         case = case.replace(input_layout=usable[case.seed % len(usable)])
     args = case.materialize()
     out = _call_checked(target, case, args)
@@ -491,27 +551,17 @@ def layout_invariance(target: Target, case: ConvCase) -> None:
     )
 
 
-def _snapshot(args: Args) -> list[tuple[str, torch.Tensor, tuple[int, ...], int]]:
-    return [
-        (name, t.detach().clone(), t.stride(), t.storage_offset())
-        for name, t in (("input", args.input), ("weight", args.weight), ("bias", args.bias))
-        if t is not None
-    ]
-
-
 @_law("input-immutability", examples=30)
 def input_immutability(target: Target, case: ConvCase) -> None:
     """The call leaves its arguments unchanged: same values, same strides."""
     args = case.materialize()
-    before = _snapshot(args)
+    before = [(name, t.detach().clone(), t.stride(), t.storage_offset()) for name, t in _tensors(args)]
     target(args)
-    current = {name: t for name, t in (("input", args.input), ("weight", args.weight), ("bias", args.bias))}
-    for name, saved, stride, offset in before:
-        now = current[name]
+    for (name, now), (_, saved, stride, offset) in zip(_tensors(args), before, strict=True):
         if now.stride() != stride or now.storage_offset() != offset:
             raise Violation(f"{name}.stride()={now.stride()}, but should still be {stride} after the call")
         if not torch.equal(now, saved):
-            changed = int((now != saved).sum())
+            changed = int(torch.ne(now, saved).sum())
             raise Violation(f"{name} was modified by the call: {changed} of {now.numel()} elements changed")
 
 
@@ -520,15 +570,19 @@ def no_aliasing(target: Target, case: ConvCase) -> None:
     """The output is a fresh tensor: it shares memory with no argument and is not overwritten by the next call."""
     args = case.materialize()
     out = target(args)
-    for name, t in (("input", args.input), ("weight", args.weight), ("bias", args.bias)):
-        if t is not None and _overlaps(out, t):
+    for name, t in _tensors(args):
+        if _overlaps(out, t):
             raise Violation(f"output shares memory with {name}, but should be a fresh tensor")
     kept = out.detach().clone()
     again = target(case.replace(seed=case.seed + 1).materialize())
     if _overlaps(out, again):
-        raise Violation("the second call's output shares memory with the first call's output, but should be fresh")
+        raise Violation(
+            "the second call's output shares memory with the first call's output, but should be fresh"
+        )
     if not torch.equal(out, kept):
-        raise Violation("the first output changed when the target was called again: the target reuses its output buffer")
+        raise Violation(
+            "the first output changed when the target was called again: the target reuses its output buffer"
+        )
 
 
 @_law("determinism", examples=30, needs=("deterministic",))

@@ -31,7 +31,7 @@ def _conv(args: Args, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) 
         return F.conv2d(x[None, None], w[None, None])[0, 0]
     with warnings.catch_warnings():  # torch's note that "same" with an even kernel pads a copy
         warnings.filterwarnings("ignore", message="Using padding='same'", category=UserWarning)
-        return F.conv2d(x, w, b, **args.params())  # type: ignore[arg-type]
+        return F.conv2d(x, w, b, **args.params())  # type: ignore[call-overload]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,5 +122,8 @@ def reference_grads(args: Args, grad_output: torch.Tensor) -> ExactGrads:
         _grad_weight_scale(x, g, args.groups),
         torch.zeros(()),  # a bias gradient is a plain sum: no transform mixes planes into it
     ]
-    exact = [Exact(v.detach(), m.detach(), s.to(torch.float64)) for v, m, s in zip(values, mags, scales, strict=False)]
+    exact = [
+        Exact(v.detach(), m.detach(), s.to(torch.float64))
+        for v, m, s in zip(values, mags, scales, strict=False)
+    ]
     return ExactGrads(exact[0], exact[1], exact[2] if b is not None else None)

@@ -169,7 +169,16 @@ def render_markdown(report: SuiteReport) -> str:
     """A summary for a CI job page: the table, then each failure folded with its repro."""
     env = report.environment
     names, cells = _grid(report)
-    icon = {"holds": "✅", "fails": "❌", "unsupported": "➖", "skipped": "⏭️", "xfail": "⚠️", "xpass": "❗", "error": "💥", "not run": "⛔"}
+    icon = {
+        "holds": "✅",
+        "fails": "❌",
+        "unsupported": "➖",
+        "skipped": "⏭️",
+        "xfail": "⚠️",
+        "xpass": "❗",
+        "error": "💥",
+        "not run": "⛔",
+    }
     lines = [
         f"### conv2d verify: `{report.target}` — {'FAIL' if report.failed else 'PASS'}",
         "",

@@ -26,7 +26,7 @@ from collections.abc import Collection
 from hypothesis import strategies as st
 
 from conv2d.gate.capabilities import Capabilities
-from conv2d.gate.case import INPUT_LAYOUTS, ConvCase, Pair, resolve_padding
+from conv2d.gate.case import INPUT_LAYOUTS, ConvCase, Pair, ValueMode, resolve_padding
 
 __all__ = ["REQUIREMENTS", "conv_cases", "corr2d_cases", "dtypes_for", "layouts_for"]
 
@@ -55,6 +55,9 @@ _DTYPE_ORDER = ("float32", "float64", "float16", "bfloat16")
 _TILE_EXTENTS = (7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 66)
 _CHANNEL_COUNTS = (3, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 47, 63, 64, 65, 70)
 _BATCHES = (5, 6, 7, 9, 10)
+_STRIDED: tuple[int | Pair, ...] = (2, 3, (1, 2), (2, 1), (2, 3))
+_DILATED: tuple[int | Pair, ...] = (2, 3, (1, 2), (2, 1), (3, 2))
+_VALUES: tuple[ValueMode, ...] = ("uniform", "integer", "biased")
 #: Input scaled by 2**e and weight by 2**-e: magnitudes up to 1024 and down to 2**-14.
 _EXPONENTS = st.one_of(st.just(0), st.sampled_from([8, -8, 4, -4]))
 
@@ -69,9 +72,7 @@ def layouts_for(capabilities: Capabilities) -> list[str]:
     """Case layouts the target supports ("strided" covers sliced and transposed views)."""
     allowed = set(capabilities.layouts)
     return [
-        name
-        for name in INPUT_LAYOUTS
-        if name in allowed or (name == "transposed" and "strided" in allowed)
+        name for name in INPUT_LAYOUTS if name in allowed or (name == "transposed" and "strided" in allowed)
     ]
 
 
@@ -156,13 +157,13 @@ def conv_cases(
     if caps.stride and "unit-stride" not in req:
         stride = _param(draw, st.one_of(small, st.integers(1, 4)), pair_allowed=pair_ok)
         if "strided" in req and max(_pair(stride)) == 1:
-            stride = draw(st.sampled_from([2, 3, (1, 2), (2, 1), (2, 3)]))
+            stride = draw(st.sampled_from(_STRIDED))
     else:
         stride = 1
     if caps.dilation and "unit-dilation" not in req:
         dilation = _param(draw, st.one_of(st.just(1), st.integers(1, 3)), pair_allowed=pair_ok)
         if "dilated" in req and max(_pair(dilation)) == 1:
-            dilation = draw(st.sampled_from([2, 3, (1, 2), (2, 1), (3, 2)]))
+            dilation = draw(st.sampled_from(_DILATED))
     else:
         dilation = 1
 
@@ -240,7 +241,7 @@ def conv_cases(
     input_layout = draw(st.sampled_from(layouts))
     weight_layout = draw(st.sampled_from(layouts))
     bias_layout = draw(st.sampled_from([x for x in layouts if x in ("contiguous", "strided", "offset")]))
-    values = draw(st.sampled_from(["uniform", "integer", "biased"]))
+    values = draw(st.sampled_from(_VALUES))
     exponent = draw(_EXPONENTS)
     seed = draw(st.integers(0, 2**31 - 1))
     return ConvCase(
@@ -294,7 +295,7 @@ def corr2d_cases(
         device=device,
         input_layout=draw(st.sampled_from(layouts)),
         weight_layout=draw(st.sampled_from(layouts)),
-        values=draw(st.sampled_from(["uniform", "integer", "biased"])),
+        values=draw(st.sampled_from(_VALUES)),
         exponent=draw(_EXPONENTS),
         seed=draw(st.integers(0, 2**31 - 1)),
         kind="corr2d",

@@ -46,23 +46,27 @@ class SuiteReport:
         return 2 if self.failed else 0
 
 
-def _known(
-    result: PropertyResult, xfails: KnownList, warnings: list[str]
-) -> PropertyResult:
+def _known(result: PropertyResult, xfails: KnownList, warnings: list[str]) -> PropertyResult:
     entry = xfails.match(result.property, result.device)
     if entry is None:
         return result
     if result.status == "fails":
-        return dataclasses.replace(result, status="xfail", note=f"known failure ({entry.source}): {entry.reason}")
+        return dataclasses.replace(
+            result, status="xfail", note=f"known failure ({entry.source}): {entry.reason}"
+        )
     if result.status == "holds":
         warnings.append(
             f"{result.property}[{result.device}] holds but is listed as a known failure at {entry.source}; remove the entry"
         )
-        return dataclasses.replace(result, status="xpass", note=f"listed as a known failure at {entry.source}, but holds")
+        return dataclasses.replace(
+            result, status="xpass", note=f"listed as a known failure at {entry.source}, but holds"
+        )
     return result
 
 
-def _run_one(spec: str, kind: str, timeout: float, name: str, device: str, profile: str, seed: int) -> PropertyResult:
+def _run_one(
+    spec: str, kind: str, timeout: float, name: str, device: str, profile: str, seed: int
+) -> PropertyResult:
     """Worker entry point: load the target in this process and check one property."""
     target = Target.load(spec, kind=kind, timeout=timeout)  # type: ignore[arg-type]
     return run_property(PROPERTIES[name], target, device=device, profile=profile, seed_value=seed)
@@ -103,7 +107,13 @@ def run_suite(
             entry = skips.match(prop.name, device)
             if entry is not None:
                 results.append(
-                    PropertyResult(prop.name, prop.law, device, "skipped", note=f"skipped ({entry.source}): {entry.reason}")
+                    PropertyResult(
+                        prop.name,
+                        prop.law,
+                        device,
+                        "skipped",
+                        note=f"skipped ({entry.source}): {entry.reason}",
+                    )
                 )
                 continue
             jobs.append((prop.name, device))
@@ -130,14 +140,18 @@ def run_suite(
                     break
     else:
         for name, device in jobs:
-            result = finish(run_property(PROPERTIES[name], target, device=device, profile=profile, seed_value=seed))
+            result = finish(
+                run_property(PROPERTIES[name], target, device=device, profile=profile, seed_value=seed)
+            )
             results.append(result)
             if fail_fast and result.status in _FAILING:
                 break
     catalogue = [(p.name, d) for p in properties_for(target.kind) for d in ("cpu", "cuda")]
     for entry in [*xfails.entries, *skips.entries]:
         if not any(entry.matches(name, device) for name, device in catalogue):
-            warnings.append(f"stale entry {entry.pattern!r} at {entry.source}: it matches no property of the catalogue")
+            warnings.append(
+                f"stale entry {entry.pattern!r} at {entry.source}: it matches no property of the catalogue"
+            )
     order = {name: i for i, name in enumerate(PROPERTIES)}
     results.sort(key=lambda r: (order[r.property], devices.index(r.device) if r.device in devices else 0))
     return SuiteReport(

@@ -41,7 +41,7 @@ class Violation(AssertionError):
     """A property does not hold; the message says what was observed and what was expected."""
 
 
-class Unsupported(Exception):  # noqa: N818 - a verdict, not an error
+class Unsupported(Exception):
     """The target declined the configuration (it raised ``NotImplementedError``)."""
 
 
@@ -66,12 +66,16 @@ def load_target(spec: str) -> Callable[..., Any]:
     try:
         obj: Any = importlib.import_module(module_name)
     except Exception as exc:  # the user's module may fail in any way while importing
-        raise LoadError(f"cannot import module {module_name!r} for target {spec!r}: {type(exc).__name__}: {exc}") from exc
+        raise LoadError(
+            f"cannot import module {module_name!r} for target {spec!r}: {type(exc).__name__}: {exc}"
+        ) from exc
     for part in attribute.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise LoadError(f"module {module_name!r} has no attribute {attribute!r} (target {spec!r})") from None
+            raise LoadError(
+                f"module {module_name!r} has no attribute {attribute!r} (target {spec!r})"
+            ) from None
     if not callable(obj):
         raise LoadError(f"target {spec!r} is a {type(obj).__name__}, not a callable")
     return obj
@@ -100,8 +104,13 @@ class Target:
         if self.kind == "corr2d":
             # a corr2d has no stride, padding, dilation, groups, bias or batch to claim
             self.capabilities = dataclasses.replace(
-                self.capabilities, stride=False, dilation=False, groups=False, bias=False,
-                unbatched=False, padding=(),
+                self.capabilities,
+                stride=False,
+                dilation=False,
+                groups=False,
+                bias=False,
+                unbatched=False,
+                padding=(),
             )
 
     @classmethod

@@ -1,0 +1,412 @@
+"""Sanity tests of the zoo itself: mutants show their bugs, correct alternatives are correct.
+
+These tests check the zoo against F.conv2d directly; whether the gate catches the
+mutants is the gate's own tests' business.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from conv2d.zoo import CORRECT, MUTANTS, ZooEntry, by_name
+from conv2d.zoo import corr2d as zoo_corr2d
+from conv2d.zoo import mutants as zoo_mutants
+
+DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+
+#: Largest allowed error, as a ratio to |x| * |w| + |b| (the scale of each output element).
+#: Correct float16/bfloat16 results are off by up to one rounding (2**-11, 2**-8).
+THRESHOLDS = {torch.float64: 1e-9, torch.float32: 1e-5, torch.float16: 5e-3, torch.bfloat16: 3e-2}
+
+#: Mutants whose trigger covers the generic easy input, so the easy-input check is skipped.
+TRIGGER_EVERYWHERE = {
+    "grad_bias_batch_mean": "wrong whenever the batch has more than one sample",
+    "float64_via_float32": "wrong for every float64 input, and the easy input is float64",
+    "off_by_one_corr2d": "wrong output size for every input",
+    "flipped_kernel_corr2d": "wrong for every kernel that is not point-symmetric",
+    "transposed_kernel_corr2d": "wrong for every kernel that is not symmetric",
+    "inplace_flip_corr2d": "mutates every kernel that is not point-symmetric",
+}
+
+Args = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+def _corr2d_reference(x: Tensor, k: Tensor) -> Tensor:
+    return F.conv2d(x[None, None], k[None, None])[0, 0]
+
+
+def _reference_fn(kind: str) -> Callable[..., Tensor]:
+    return F.conv2d if kind == "conv2d" else _corr2d_reference
+
+
+# -- the deviation detector -----------------------------------------------------------------------
+def _replace_tensors(args: Args, make: Callable[[Tensor], Tensor]) -> Args:
+    def swap(value: Any) -> Any:
+        return make(value) if isinstance(value, Tensor) else value
+
+    positional, keywords = args
+    return tuple(swap(v) for v in positional), {k: swap(v) for k, v in keywords.items()}
+
+
+def _tensors(args: Args) -> list[Tensor]:
+    return [v for v in (*args[0], *args[1].values()) if isinstance(v, Tensor)]
+
+
+def _same_storage(a: Tensor, b: Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+def _bitwise_equal(a: Tensor, b: Tensor) -> bool:
+    a, b = a.detach(), b.detach()
+    return a.shape == b.shape and a.dtype == b.dtype and bool(((a == b) | (a.isnan() & b.isnan())).all())
+
+
+def _normalised_error(got: Tensor, exact: Tensor, scale: Tensor) -> float:
+    ratio = (got.detach().double() - exact).abs() / (scale + 1e-300)
+    return float(ratio.nan_to_num(nan=float("inf")).max()) if ratio.numel() else 0.0
+
+
+@dataclasses.dataclass
+class _Exact:
+    """The float64 reference of a call, with the per-element scale |x| * |w| + |b|."""
+
+    kind: str
+    args: Args  # float64 copies of the arguments as they were before the call
+
+    def value(self) -> tuple[Tensor, Tensor]:
+        fn = _reference_fn(self.kind)
+        absolute = _replace_tensors(self.args, torch.abs)
+        return fn(*self.args[0], **self.args[1]), fn(*absolute[0], **absolute[1])
+
+    def _grads(self, which: list[int], grad_output: Tensor, transform: Callable[[Tensor], Tensor]) -> tuple:
+        leaves: list[Tensor] = []
+
+        def leaf(t: Tensor) -> Tensor:
+            leaves.append(transform(t).detach().requires_grad_(len(leaves) in which))
+            return leaves[-1]
+
+        positional, keywords = _replace_tensors(self.args, leaf)
+        out = _reference_fn(self.kind)(*positional, **keywords)
+        return torch.autograd.grad(out, [leaves[i] for i in which], grad_output)
+
+    def grads(self, which: list[int], grad_output: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """Exact gradients of <call, grad_output> w.r.t. the tensors at ``which``, and their scales."""
+        values = self._grads(which, grad_output, lambda t: t)
+        scales = self._grads(which, grad_output.abs(), torch.abs)
+        return list(zip(values, scales, strict=True))
+
+
+def _gradient_problems(out: Tensor, args: Args, exact: _Exact) -> list[str]:
+    tensors = _tensors(args)
+    which = [i for i, t in enumerate(tensors) if t.requires_grad]
+    if not which:
+        return []
+    gen = torch.Generator().manual_seed(7)
+    grad_output = torch.randn(out.shape, generator=gen, dtype=torch.float64).to(out.dtype)
+    try:
+        got = torch.autograd.grad(out, [tensors[i] for i in which], grad_output, allow_unused=True)
+    except RuntimeError as exc:
+        return [f"no gradient: {exc}"]
+    problems = []
+    for i, g, (value, scale) in zip(which, got, exact.grads(which, grad_output.double()), strict=True):
+        if g is None:
+            problems.append(f"no gradient for argument {i}")
+        elif g.shape != value.shape or _normalised_error(g, value, scale) > THRESHOLDS[tensors[i].dtype]:
+            problems.append(f"wrong gradient for argument {i}")
+    return problems
+
+
+def deviations(entry: ZooEntry, args: Args) -> list[str]:
+    """Every way a call of ``entry`` on ``args`` departs from the exact result and the call contract."""
+    tensors = _tensors(args)
+    before = [t.detach().clone() for t in tensors]
+    try:
+        out = entry.fn(*args[0], **args[1])
+    except Exception as exc:
+        return [f"raises {type(exc).__name__}: {exc}"]
+    problems = []
+    if any(not _bitwise_equal(t, b) for t, b in zip(tensors, before, strict=True)):
+        problems.append("mutates an argument")
+    originals = iter(before)
+    exact = _Exact(entry.kind, _replace_tensors(args, lambda _: next(originals).double()))
+    value, scale = exact.value()
+    dtype = tensors[0].dtype
+    if out.dtype != dtype:
+        problems.append(f"returns {out.dtype} for {dtype} input")
+    if out.shape != value.shape:
+        problems.append(f"shape {tuple(out.shape)}, expected {tuple(value.shape)}")
+    else:
+        if _normalised_error(out, value, scale) > THRESHOLDS[dtype]:
+            problems.append("wrong values")
+        problems += _gradient_problems(out, args, exact)
+    if any(_same_storage(out, t) for t in tensors):
+        problems.append("output aliases an argument")
+    snapshot = out.detach().clone()
+    again = entry.fn(*args[0], **args[1])
+    if not _bitwise_equal(out, snapshot):
+        problems.append("the next call overwrote this output")
+    elif _same_storage(again, out):
+        problems.append("two calls return the same storage")
+    if not _bitwise_equal(again, snapshot):
+        problems.append("not bitwise deterministic")
+    return problems
+
+
+# -- mutants --------------------------------------------------------------------------------------
+CONV_MUTANTS = [e for e in MUTANTS if e.kind == "conv2d"]
+CORR_MUTANTS = [e for e in MUTANTS if e.kind == "corr2d"]
+
+
+def _witness(entry: ZooEntry) -> Args:
+    table = zoo_mutants.WITNESSES if entry.kind == "conv2d" else zoo_corr2d.WITNESSES
+    return table[entry.name]()
+
+
+def _easy(kind: str) -> Args:
+    """A generic input away from every narrow trigger: float64 conv (N=2, C=3, 16x16, 3x3, padding 1)."""
+    gen = torch.Generator().manual_seed(3)
+    if kind == "corr2d":
+        x, k = (torch.randn(s, generator=gen) for s in ((16, 16), (3, 3)))
+        return (x, k), {}
+    shapes = ((2, 3, 16, 16), (4, 3, 3, 3), (4,))
+    x, w, b = (torch.randn(s, generator=gen, dtype=torch.float64).requires_grad_() for s in shapes)
+    return (x, w, b), {"stride": 1, "padding": 1}
+
+
+@pytest.mark.parametrize("entry", MUTANTS, ids=lambda e: e.name)
+def test_witness_shows_the_bug(entry: ZooEntry) -> None:
+    """Each mutant's witness input makes it depart from F.conv2d (values, shape, dtype, gradient, state)."""
+    assert deviations(entry, _witness(entry))
+
+
+@pytest.mark.parametrize("entry", MUTANTS, ids=lambda e: e.name)
+def test_reference_is_clean_on_witness(entry: ZooEntry) -> None:
+    """F.conv2d itself passes the detector on every witness, so a witness's deviation is the mutant's bug."""
+    reference = ZooEntry("reference", "", entry.kind, "", "", "", True, _reference_fn(entry.kind))
+    assert deviations(reference, _witness(entry)) == []
+
+
+@pytest.mark.parametrize("entry", MUTANTS, ids=lambda e: e.name)
+def test_easy_input_is_clean(entry: ZooEntry) -> None:
+    """Away from its trigger (a generic easy input), each mutant is indistinguishable from F.conv2d."""
+    if entry.name in TRIGGER_EVERYWHERE:
+        pytest.skip(TRIGGER_EVERYWHERE[entry.name])
+    assert deviations(entry, _easy(entry.kind)) == []
+
+
+# -- correct alternatives -------------------------------------------------------------------------
+CONV_CORRECT = [e for e in CORRECT if e.kind == "conv2d"]
+CORR_CORRECT = [e for e in CORRECT if e.kind == "corr2d"]
+
+
+PADDINGS: list[int | tuple[int, int] | str] = [0, 1, (1, 2), "same", "valid"]
+DILATIONS: list[int | tuple[int, int]] = [1, 2, (1, 2)]
+
+
+def _padding_pair(padding: int | tuple[int, int] | str, h: int, w: int) -> tuple[int, int]:
+    """Per-axis padding of a config; 'same' counts as enough padding for any kernel."""
+    if isinstance(padding, str):
+        return (h, w) if padding == "same" else (0, 0)
+    return (padding, padding) if isinstance(padding, int) else padding
+
+
+def _configs(count: int, seed: int) -> list[dict[str, Any]]:
+    """Random valid conv2d configurations: groups, stride, dilation, 'same'/'valid', unbatched, no bias."""
+    rng = random.Random(seed)
+    configs: list[dict[str, Any]] = []
+    while len(configs) < count:
+        groups, kh, kw = rng.choice([1, 1, 2, 3]), rng.randint(1, 4), rng.randint(1, 4)
+        padding = rng.choice(PADDINGS)
+        stride = 1 if padding == "same" else rng.choice([1, 2, (2, 3)])
+        dilation = rng.choice(DILATIONS)
+        h, w = rng.randint(5, 11), rng.randint(5, 11)
+        d = (dilation, dilation) if isinstance(dilation, int) else dilation
+        ph, pw = _padding_pair(padding, h, w)
+        if h + 2 * ph <= d[0] * (kh - 1) or w + 2 * pw <= d[1] * (kw - 1):
+            continue
+        batch = rng.choice([(), (1,), (2,)])
+        configs.append(
+            dict(
+                x_shape=(*batch, groups * rng.randint(1, 2), h, w),
+                out_channels=groups * rng.randint(1, 2),
+                kernel=(kh, kw),
+                bias=rng.random() < 0.6,
+                layout=rng.choice(["contiguous", "channels_last", "transposed"]) if batch else "contiguous",
+                params=dict(stride=stride, padding=padding, dilation=d, groups=groups),
+            )
+        )
+    return configs
+
+
+CONFIGS = _configs(20, seed=2024)
+
+
+def test_configs_cover_the_contract() -> None:
+    """The random configurations include groups, stride, dilation, every padding form, unbatched, no bias, layouts."""
+    params = [c["params"] for c in CONFIGS]
+    assert any(p["groups"] > 1 for p in params)
+    assert any(p["stride"] != 1 for p in params) and any(max(p["dilation"]) > 1 for p in params)
+    assert {"same", "valid"} <= {p["padding"] for p in params if isinstance(p["padding"], str)}
+    assert any(isinstance(p["padding"], tuple) for p in params)
+    assert any(len(c["x_shape"]) == 3 for c in CONFIGS) and not all(c["bias"] for c in CONFIGS)
+    assert {"channels_last", "transposed"} <= {c["layout"] for c in CONFIGS}
+
+
+def _materialise(
+    config: dict[str, Any], dtype: torch.dtype, seed: int
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    gen = torch.Generator().manual_seed(seed)
+    x_shape, o = config["x_shape"], config["out_channels"]
+    shapes = [x_shape, (o, x_shape[-3] // config["params"]["groups"], *config["kernel"]), (o,)]
+    x, w, b = (torch.randn(s, generator=gen, dtype=torch.float64).to(dtype) for s in shapes)
+    if config["layout"] == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    elif config["layout"] == "transposed":
+        x = x.transpose(-1, -2).contiguous().transpose(-1, -2)
+    return x, w, b if config["bias"] else None
+
+
+def _relative(got: Tensor, exact: Tensor) -> float:
+    exact = exact.detach()
+    return float((got.detach().double() - exact).abs().max() / exact.abs().max().clamp_min(1e-300))
+
+
+def _check_alternative(fn: Callable[..., Tensor], dtype: torch.dtype, tol: float, grads: bool) -> None:
+    for n, config in enumerate(CONFIGS):
+        x, w, b = _materialise(config, dtype, seed=n)
+        leaves = [t.requires_grad_(grads) for t in (x, w, b) if t is not None]
+        leaves64 = [t.detach().double().requires_grad_(grads) for t in leaves]
+        got, exact = fn(x, w, b, **config["params"]), _reference_fn("conv2d")(*leaves64, **config["params"])
+        assert got.shape == exact.shape, config
+        assert _relative(got, exact) <= tol, config
+        if grads:
+            g = torch.randn(exact.shape, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
+            have = torch.autograd.grad(got, leaves, g.to(dtype))
+            want = torch.autograd.grad(exact, leaves64, g)
+            for h, e in zip(have, want, strict=True):
+                assert _relative(h, e) <= tol, config
+
+
+@pytest.mark.parametrize("entry", CONV_CORRECT, ids=lambda e: e.name)
+def test_correct_conv2d_float64(entry: ZooEntry) -> None:
+    """Each correct conv2d alternative matches F.conv2d in float64 to 1e-9, gradients included."""
+    _check_alternative(entry.fn, torch.float64, 1e-9, grads=True)
+
+
+@pytest.mark.parametrize("entry", CONV_CORRECT, ids=lambda e: e.name)
+def test_correct_conv2d_float32(entry: ZooEntry) -> None:
+    """Each correct conv2d alternative matches the float64 result in float32 to 1e-4."""
+    _check_alternative(entry.fn, torch.float32, 1e-4, grads=False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("entry", CONV_CORRECT, ids=lambda e: e.name)
+def test_correct_conv2d_keeps_dtype(entry: ZooEntry, dtype: torch.dtype) -> None:
+    """Each correct conv2d alternative returns the input dtype, with values close to the exact result."""
+    x, w, b = _materialise(CONFIGS[0] | {"bias": True}, dtype, seed=0)
+    out = entry.fn(x, w, b, **CONFIGS[0]["params"])
+    assert out.dtype == dtype
+    exact = F.conv2d(x.double(), w.double(), b.double(), **CONFIGS[0]["params"])  # type: ignore[union-attr]
+    assert _relative(out, exact) <= 2e-2
+
+
+CORR_SHAPES = [((6, 7), (2, 3)), ((5, 5), (5, 5)), ((9, 4), (1, 4)), ((8, 8), (3, 1))]
+
+
+@pytest.mark.parametrize("entry", CORR_CORRECT, ids=lambda e: e.name)
+def test_correct_corr2d(entry: ZooEntry) -> None:
+    """Each correct corr2d alternative matches F.conv2d in float64 (values and gradients) and keeps the dtype."""
+    gen = torch.Generator().manual_seed(11)
+    for x_shape, k_shape in CORR_SHAPES:
+        x, k = (
+            torch.randn(s, generator=gen, dtype=torch.float64, requires_grad=True) for s in (x_shape, k_shape)
+        )
+        got, exact = entry.fn(x, k), _corr2d_reference(x, k)
+        assert _relative(got, exact) <= 1e-9
+        g = torch.randn(exact.shape, generator=gen, dtype=torch.float64)
+        for have, want in zip(
+            torch.autograd.grad(got, (x, k), g), torch.autograd.grad(exact, (x, k), g), strict=True
+        ):
+            assert _relative(have, want) <= 1e-9
+    for dtype in DTYPES:
+        x, k = (torch.randn(s, generator=gen, dtype=torch.float64).to(dtype) for s in ((7, 6), (3, 2)))
+        out = entry.fn(x, k)
+        assert out.dtype == dtype
+        assert _relative(out, _corr2d_reference(x.double(), k.double())) <= 2e-2
+
+
+def _ops_called(fn: Callable[..., Tensor], *args: Any, **kwargs: Any) -> set[str]:
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        out = fn(*args, **kwargs)
+        out.backward(torch.ones_like(out))
+    return {event.name for event in prof.events()}
+
+
+@pytest.mark.parametrize("entry", [e for e in CORRECT if e.category != "core"], ids=lambda e: e.name)
+def test_correct_alternative_calls_no_convolution_op(entry: ZooEntry) -> None:
+    """No correct alternative (besides the core wrapper) runs a convolution op, forward or backward."""
+    if entry.kind == "conv2d":
+        gen = torch.Generator().manual_seed(5)
+        x, w, b = (
+            torch.randn(s, generator=gen, requires_grad=True) for s in ((2, 4, 7, 7), (6, 2, 3, 3), (6,))
+        )
+        names = _ops_called(entry.fn, x, w, b, stride=2, padding=1, dilation=2, groups=2)
+    else:
+        x, k = torch.randn(6, 6, requires_grad=True), torch.randn(2, 3, requires_grad=True)
+        names = _ops_called(entry.fn, x, k)
+    banned = sorted(n for n in names if any(word in n.lower() for word in ("conv", "cudnn", "mkldnn")))
+    assert banned == []
+
+
+# -- registries -----------------------------------------------------------------------------------
+ALL = [*MUTANTS, *CORRECT]
+
+
+def test_names_are_unique() -> None:
+    """No two zoo entries share a name."""
+    names = [e.name for e in ALL]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("entry", ALL, ids=lambda e: e.name)
+def test_target_resolves_to_the_function(entry: ZooEntry) -> None:
+    """Each entry's target string imports to the very same module-level function, and by_name finds it."""
+    module_name, _, attribute = entry.target.partition(":")
+    assert getattr(importlib.import_module(module_name), attribute) is entry.fn
+    assert entry.name == attribute == entry.fn.__name__
+    assert by_name(entry.name) is entry and by_name(entry.target) is entry
+
+
+@pytest.mark.parametrize("entry", ALL, ids=lambda e: e.name)
+def test_entry_is_documented(entry: ZooEntry) -> None:
+    """Each entry has a docstring whose first line is its summary; mutants also say what they model."""
+    doc = entry.fn.__doc__ or ""
+    assert doc.strip() and entry.summary and doc.strip().splitlines()[0] == entry.summary
+    assert entry.correct or (entry.modelled_on and entry.modelled_on in doc)
+
+
+def test_registry_sizes() -> None:
+    """The zoo holds at least 34 conv2d and 6 corr2d mutants, 7 correct conv2d and 3 correct corr2d."""
+    assert len(CONV_MUTANTS) >= 34 and len(CORR_MUTANTS) >= 6
+    assert len(CONV_CORRECT) >= 7 and len(CORR_CORRECT) >= 3
+
+
+def test_every_mutant_has_exactly_one_witness() -> None:
+    """The WITNESSES tables name exactly the registered mutants of their module."""
+    assert set(zoo_mutants.WITNESSES) == {e.name for e in CONV_MUTANTS}
+    assert set(zoo_corr2d.WITNESSES) == {e.name for e in CORR_MUTANTS}
+
+
+def test_by_name_rejects_unknown_names() -> None:
+    """by_name raises KeyError for a name the zoo does not hold."""
+    with pytest.raises(KeyError):
+        by_name("no_such_entry")
