@@ -19,21 +19,46 @@ _TARGET_CACHE: dict[tuple[str, str, float], Any] = {}
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conv2d", "conv2d property verification")
-    group.addoption("--conv-impl", metavar="TARGET", default=None,
-                    help="verify TARGET ('package.module:function'; 'builtin' for the core) with the conv2d gate")
-    group.addoption("--conv-kind", choices=("conv2d", "corr2d"), default="conv2d",
-                    help="signature of the target: F.conv2d's (default) or corr2d(X, K)")
-    group.addoption("--conv-device", choices=("cpu", "cuda", "all"), default="cpu",
-                    help="devices to check on (cuda items skip without a CUDA device)")
+    group.addoption(
+        "--conv-impl",
+        metavar="TARGET",
+        default=None,
+        help="verify TARGET ('package.module:function'; 'builtin' for the core) with the conv2d gate",
+    )
+    group.addoption(
+        "--conv-kind",
+        choices=("conv2d", "corr2d"),
+        default="conv2d",
+        help="signature of the target: F.conv2d's (default) or corr2d(X, K)",
+    )
+    group.addoption(
+        "--conv-device",
+        choices=("cpu", "cuda", "all"),
+        default="cpu",
+        help="devices to check on (cuda items skip without a CUDA device)",
+    )
     group.addoption("--conv-profile", default="default", help="gate profile: quick, default or thorough")
     group.addoption("--conv-seed", type=int, default=0, help="seed of the search (default 0)")
     group.addoption("--conv-timeout", type=float, default=30.0, help="seconds a single call may take")
-    group.addoption("--conv-property", action="append", default=None, metavar="NAME",
-                    help="check only this property (repeatable)")
-    group.addoption("--conv-xfails-file", default=None, metavar="FILE",
-                    help="known failures: one 'property[device]  # reason' per line")
-    group.addoption("--conv-skips-file", default=None, metavar="FILE",
-                    help="properties not to run: one 'property[device]  # reason' per line")
+    group.addoption(
+        "--conv-property",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="check only this property (repeatable)",
+    )
+    group.addoption(
+        "--conv-xfails-file",
+        default=None,
+        metavar="FILE",
+        help="known failures: one 'property[device]  # reason' per line",
+    )
+    group.addoption(
+        "--conv-skips-file",
+        default=None,
+        metavar="FILE",
+        help="properties not to run: one 'property[device]  # reason' per line",
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -130,10 +155,14 @@ class ConvSuite(pytest.Collector):
         devices = ["cpu", "cuda"] if device == "all" else [device]
         for prop in properties_for(config.getoption("--conv-kind"), config.getoption("--conv-property")):
             for dev in devices:
-                yield ConvPropertyItem.from_parent(self, name=f"{prop.name}[{dev}]", prop=prop.name, device=dev)
+                yield ConvPropertyItem.from_parent(
+                    self, name=f"{prop.name}[{dev}]", prop=prop.name, device=dev
+                )
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     if not config.getoption("--conv-impl"):
         return
     suite = ConvSuite.from_parent(session, name=f"conv2d-gate[{config.getoption('--conv-impl')}]")

@@ -40,17 +40,29 @@ UNIT_ROUNDOFF = {
     torch.float16: 2.0**-11,
     torch.bfloat16: 2.0**-8,
 }
-STRATEGIES = ("auto", "tap", "im2col", "no-elementwise")
+STRATEGIES = ("auto", "taps", "im2col", "matmul-only")
 
 
 @contextlib.contextmanager
 def forced_strategy(name: str) -> Iterator[None]:
-    """Steer the core's strategy choice so every code path is exercised on small shapes."""
+    """Steer the core's strategy choice so every code path runs on small shapes.
+
+    ``taps``: per-tap matrix products, in row blocks of a few rows, one image at
+    a time; ``im2col``: one gathered product, its input gradient formed
+    channels-last; ``matmul-only``: no elementwise strategy, and im2col with
+    its input gradient formed as pixel planes, one image at a time.
+    """
     table: dict[str, dict[str, Any]] = {
         "auto": {},
-        "tap": {"_MIN_TAP_CHANNELS": 0, "_IM2COL_WASTE_NUMERATOR": float("inf")},
-        "im2col": {"_MIN_TAP_CHANNELS": 10**9},
-        "no-elementwise": {"_MAX_ELEMENTWISE_MULTIPLIER": 0},
+        "taps": {
+            "_MIN_TAP_CHANNELS": 0,
+            "_IM2COL_WASTE_NUMERATOR": float("inf"),
+            "_MIN_BLOCK_ROWS": 1,
+            "_BLOCK_BYTES": 1024,
+            "_CHUNK_BYTES": 1,
+        },
+        "im2col": {"_MIN_TAP_CHANNELS": 0, "_IM2COL_WASTE_NUMERATOR": -1.0},
+        "matmul-only": {"_MAX_ELEMENTWISE_MULTIPLIER": 0, "_MIN_TAP_CHANNELS": 10**9, "_CHUNK_BYTES": 1},
     }
     patches = table[name]
     with mock.patch.multiple(core, **patches) if patches else contextlib.nullcontext():
@@ -371,6 +383,24 @@ def test_gradcheck(case: Case, strategy: str) -> None:
 
     with forced_strategy(strategy):
         assert torch.autograd.gradcheck(fn, leaves)
+
+
+def test_double_backward_pointwise_is_supported() -> None:
+    """Unpadded 1x1 convolutions are differentiated by autograd, so second derivatives check out."""
+    x = torch.randn(2, 4, 3, 3, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 2, 1, 1, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda a, b: conv2d(a, b, stride=2, groups=2), (x, w))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_double_backward_elsewhere_is_refused(strategy: str) -> None:
+    """Larger kernels have a once-differentiable backward: asking for a second derivative raises, never a wrong value."""
+    x = torch.randn(1, 4, 5, 5, requires_grad=True)
+    w = torch.randn(4, 2, 3, 3, requires_grad=True)
+    with forced_strategy(strategy):
+        (gx,) = torch.autograd.grad(conv2d(x, w, padding=1, groups=2).square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        gx.sum().backward()
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -149,30 +149,11 @@ def conv_cases(
         cin_g = 1
         cout_g = draw(st.sampled_from([1, 2, 3]))
 
-    # -- kernel, stride, dilation
-    max_k = 3 if regime in ("channels", "large") else 7
-    kernel = (draw(st.integers(1, max_k)), draw(st.integers(1, max_k)))
-    pair_ok = True
-    small = st.integers(1, 2)
-    if caps.stride and "unit-stride" not in req:
-        stride = _param(draw, st.one_of(small, st.integers(1, 4)), pair_allowed=pair_ok)
-        if "strided" in req and max(_pair(stride)) == 1:
-            stride = draw(st.sampled_from(_STRIDED))
-    else:
-        stride = 1
-    if caps.dilation and "unit-dilation" not in req:
-        dilation = _param(draw, st.one_of(st.just(1), st.integers(1, 3)), pair_allowed=pair_ok)
-        if "dilated" in req and max(_pair(dilation)) == 1:
-            dilation = draw(st.sampled_from(_DILATED))
-    else:
-        dilation = 1
-
-    # -- padding form
+    # -- padding form (first, so that "same" can force stride 1 instead of waiting for it)
     forms = ["zero"]
     if "no-padding" not in req:
         forms += [f for f in ("int", "pair") if f in caps.padding]
-        unit = _pair(stride) == (1, 1)
-        if unit and "same" in caps.padding and "symmetric-padding" not in req:
+        if "same" in caps.padding and not req & {"symmetric-padding", "strided"}:
             forms.append("same")
     if "valid" in caps.padding:
         forms.append("valid")
@@ -189,6 +170,24 @@ def conv_cases(
         padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
     else:
         padding = form
+
+    # -- kernel, stride, dilation
+    max_k = 3 if regime in ("channels", "large") else 7
+    kernel = (draw(st.integers(1, max_k)), draw(st.integers(1, max_k)))
+    pair_ok = True
+    small = st.integers(1, 2)
+    if caps.stride and "unit-stride" not in req and padding != "same":
+        stride = _param(draw, st.one_of(small, st.integers(1, 4)), pair_allowed=pair_ok)
+        if "strided" in req and max(_pair(stride)) == 1:
+            stride = draw(st.sampled_from(_STRIDED))
+    else:
+        stride = 1
+    if caps.dilation and "unit-dilation" not in req:
+        dilation = _param(draw, st.one_of(st.just(1), st.integers(1, 3)), pair_allowed=pair_ok)
+        if "dilated" in req and max(_pair(dilation)) == 1:
+            dilation = draw(st.sampled_from(_DILATED))
+    else:
+        dilation = 1
 
     # -- sizes: draw the output extent, derive the input extent
     s, d = _pair(stride), _pair(dilation)

@@ -1,0 +1,33 @@
+"""The zoo: known-buggy conv2d/corr2d implementations (mutants) and correct alternatives.
+
+It proves the gate's power: every mutant must be caught, every correct
+alternative must pass. Each entry is a module-level function, loadable by the
+gate's CLI as ``"conv2d.zoo.<module>:<name>"`` (its ``target``).
+
+* :data:`MUTANTS` — bugs modelled on real bug classes (``conv2d.zoo.mutants``,
+  ``conv2d.zoo.corr2d``), each with a witness input in that module's ``WITNESSES``;
+* :data:`CORRECT` — alternatives that round differently from F.conv2d
+  (``conv2d.zoo.correct``, ``conv2d.zoo.corr2d``).
+"""
+
+from __future__ import annotations
+
+from conv2d.zoo import corr2d, correct, mutants
+from conv2d.zoo._entry import ZooEntry
+
+__all__ = ["CORRECT", "MUTANTS", "ZooEntry", "by_name"]
+
+_ALL: tuple[ZooEntry, ...] = (*mutants._REGISTRY, *correct._REGISTRY, *corr2d._REGISTRY)
+
+#: Every buggy entry, conv2d and corr2d kinds together.
+MUTANTS: tuple[ZooEntry, ...] = tuple(entry for entry in _ALL if not entry.correct)
+#: Every correct alternative, conv2d and corr2d kinds together.
+CORRECT: tuple[ZooEntry, ...] = tuple(entry for entry in _ALL if entry.correct)
+
+
+def by_name(name: str) -> ZooEntry:
+    """The entry called ``name`` (a function name such as ``"tail_drop_w8"``, or its full target)."""
+    for entry in _ALL:
+        if name in (entry.name, entry.target):
+            return entry
+    raise KeyError(f"no zoo entry named {name!r}; known entries: {', '.join(e.name for e in _ALL)}")
