@@ -62,7 +62,7 @@ _MAX_ELEMENTWISE_MULTIPLIER = 4
 _MIN_TAP_CHANNELS = 8
 """Fewest input channels per group for the channels-last strategies; thinner layers use plane im2col."""
 _BLOCK_BYTES = 1 << 20
-"""Output bytes per row block and per thread of the shifted matmul on CPU (about a core's L2 cache)."""
+"""Output bytes per row block of the single-threaded shifted matmul on CPU (about a core's L2 cache)."""
 _MIN_BLOCK_ROWS = 1024
 """Fewest rows per block, so each matrix product stays large enough to run at full speed."""
 _CHUNK_BYTES = 16 << 20
@@ -208,8 +208,10 @@ def conv2d(
         raise ValueError(
             f"{fn}: weight must have out_channels >= 1 and a kernel of at least 1x1, got {describe(weight)}"
         )
-    if in_channels == 0:
-        raise ValueError(f"{fn}: input must have at least one channel, got {describe(input)}")
+    if in_channels == 0 or input.shape[-1] == 0 or input.shape[-2] == 0:
+        raise ValueError(
+            f"{fn}: input must have at least one channel and a non-empty image, got {describe(input)}"
+        )
     if in_channels % groups_:
         raise ValueError(
             f"{fn}: in_channels={in_channels} (input.shape[-3]) is not divisible by groups={groups_}; "
@@ -353,8 +355,9 @@ class _Geometry:
     is self-contained and only its first ``span`` cells are computed. Cells
     outside the ``ho x wo`` output are computed too and then dropped.
 
-    With ``im2col`` the grid is exactly the output and each cell holds all the
-    taps' input values (one matrix product in all).
+    ``im2col`` marks an arrangement that holds every tap's input values for
+    each output pixel, multiplied in one product; in the channels-last one the
+    grid is then exactly the output.
     """
 
     n: int
@@ -503,23 +506,35 @@ def _plane_columns(x: torch.Tensor, geo: _Geometry) -> torch.Tensor:
     """im2col on pixel planes: ``(G, kh * kw * Cg, N * Ho * Wo)``, one kernel tap's windows per row block.
 
     With stride > 1 the windows are cut from the stride phases of the padded
-    input (see :class:`_Geometry`), so that every copied run is contiguous.
+    input (see :class:`_Geometry`), so that every copied run is contiguous; the
+    taps reading one phase form a regular grid of window offsets, gathered by a
+    single strided copy.
     """
     (kh, kw), (sh, sw), (dh, dw) = geo.kernel, geo.stride, geo.dilation
     pt, pb, pl, pr = geo.pads
-    n, g, cg = geo.n, geo.groups, geo.c // geo.groups
+    n, c, g = geo.n, geo.c, geo.groups
     if (sh, sw) == (1, 1):
-        grids = F.pad(x, (pl, pr, pt, pb)).view(1, n, g, cg, geo.h + pt + pb, geo.w + pl + pr)
+        flat, hq, wq = F.pad(x, (pl, pr, pt, pb)).reshape(-1), geo.h + pt + pb, geo.w + pl + pr
     else:
-        grids = _arrange(x, geo, channels_last=False).view(sh * sw, n, g, cg, geo.hq, geo.wq)
-    cols = x.new_empty(kh, kw, g, cg, n, geo.ho, geo.wo)
-    for i in range(kh):
-        for j in range(kw):
-            phase = ((i * dh) % sh) * sw + (j * dw) % sw
-            top, left = (i * dh) // sh, (j * dw) // sw
-            window = grids[phase, :, :, :, top : top + geo.ho, left : left + geo.wo]
-            cols[i, j] = window.permute(1, 2, 0, 3, 4)
-    return cols.permute(2, 0, 1, 3, 4, 5, 6).reshape(g, kh * kw * cg, n * geo.ho * geo.wo)
+        flat, hq, wq = _arrange(x, geo, channels_last=False), geo.hq, geo.wq
+    plane = hq * wq
+    cols = x.new_empty(kh, kw, g, c // g, n, geo.ho, geo.wo)
+    for a in range(sh):
+        rows = [i for i in range(kh) if (i * dh) % sh == a]
+        for b in range(sw):
+            taps = [j for j in range(kw) if (j * dw) % sw == b]
+            if not rows or not taps:
+                continue
+            i_step = rows[1] - rows[0] if len(rows) > 1 else 1
+            j_step = taps[1] - taps[0] if len(taps) > 1 else 1
+            start = (a * sw + b) * n * c * plane + (rows[0] * dh) // sh * wq + (taps[0] * dw) // sw
+            windows = flat.as_strided(
+                (len(rows), len(taps), g, c // g, n, geo.ho, geo.wo),
+                (i_step * dh // sh * wq, j_step * dw // sw, c // g * plane, plane, c * plane, wq, 1),
+                flat.storage_offset() + start,
+            )
+            cols[rows[0] : rows[-1] + 1 : i_step, taps[0] : taps[-1] + 1 : j_step] = windows
+    return cols.permute(2, 0, 1, 3, 4, 5, 6).reshape(g, kh * kw * (c // g), n * geo.ho * geo.wo)
 
 
 class _PlaneMatmul(torch.autograd.Function):
@@ -774,13 +789,18 @@ def _product(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, accumulate: bo
 
 
 def _blocks(rows: int, out: torch.Tensor, taps: int) -> list[tuple[int, int]]:
-    """Row ranges covering ``rows``: on CPU, with several taps to accumulate, each thread's share of a
-    range of ``out`` fits in its core's L2 cache, so that the accumulation stays in cache instead of
-    streaming the whole output once per tap; otherwise one range."""
-    if out.device.type != "cpu" or taps == 1:
+    """Row ranges covering ``rows``.
+
+    Single-threaded on CPU, with several taps to accumulate, each range of
+    ``out`` fits in the core's L2 cache, so that the accumulation stays in cache
+    instead of streaming the whole output once per tap. With several threads
+    every extra product is one more synchronisation of the thread pool, which
+    costs more than the cache saves (and a great deal when a core is shared),
+    so then, as on other devices, the whole range is one block.
+    """
+    if out.device.type != "cpu" or taps == 1 or torch.get_num_threads() > 1:
         return [(0, rows)]
-    budget = _BLOCK_BYTES * torch.get_num_threads()
-    step = max(_MIN_BLOCK_ROWS, budget // (out.element_size() * max(1, out.shape[1])))
+    step = max(_MIN_BLOCK_ROWS, _BLOCK_BYTES // (out.element_size() * max(1, out.shape[1])))
     return [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
 
 

@@ -1,12 +1,12 @@
 """Independent checks of the core ``conv2d`` against ``torch.nn.functional.conv2d``.
 
-The last section records every aten operator the core dispatches and checks that
-none of torch's convolution operators is among them.
-
 Values and gradients are judged with a rounding-error bound rather than a fixed
 tolerance: for an output that sums ``K`` products,
 ``|ours - ref64| <= 8 * K * u * (|x| ⋆ |w| + |b|) + floor``, where ``ref64`` is
 F.conv2d in float64 and ``|x| ⋆ |w|`` is F.conv2d of the absolute values.
+
+The last section records every aten operator the core dispatches and checks that
+none of torch's convolution operators is among them.
 """
 
 from __future__ import annotations
@@ -287,6 +287,32 @@ def test_low_precision_smoke(case: Case, strategy: str, dtype: torch.dtype) -> N
     assert_within_bound(out, ref, mag, 1, u, "output", floor=1e-6)
     for g, rg, gm in zip(grads, ref_grads, grad_mags, strict=True):
         assert_within_bound(g, rg, gm, 1, u, "gradient", floor=1e-6)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        Case(2, 16, 16, (9, 9), (3, 3), 1, 1, 1, 1, True, 0),
+        Case(2, 16, 128, (4, 4), (3, 3), 1, 1, 1, 1, True, 1),
+        Case(2, 16, 24, (9, 8), (3, 3), 2, 1, 1, 1, True, 2),
+        Case(2, 32, 32, (7, 7), (3, 3), 1, "same", 2, 2, False, 3),
+        Case(2, 4, 32, (6, 6), (3, 3), 1, 1, 1, 4, True, 4),
+        Case(1, 3, 8, (12, 12), (7, 7), 2, 3, 1, 1, True, 5),
+    ],
+    ids=["taps", "small-image-im2col", "taps-strided", "grouped-dilated", "depthwise-multiplier", "stem"],
+)
+def test_layer_shapes_pick_each_strategy(case: Case) -> None:
+    """Layer shapes that select each strategy on their own agree with F.conv2d in values and gradients."""
+    x, w, b = case.tensors(torch.float64)
+    leaves = [t.requires_grad_() for t in (x, w, b) if t is not None]
+    out = conv2d(x, w, b, **case.params())
+    ref = F.conv2d(x, w, b, **case.params())
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    grad_out = torch.randn_like(ref)
+    for ours, theirs in zip(
+        torch.autograd.grad(out, leaves, grad_out), torch.autograd.grad(ref, leaves, grad_out), strict=True
+    ):
+        torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
 
 
 def _layouts(t: torch.Tensor) -> dict[str, torch.Tensor]:

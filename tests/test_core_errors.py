@@ -47,6 +47,8 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("bias-2d", lambda: conv2d(x4(), w4(2), torch.zeros(1, 2)), ValueError, r"bias must be 1-D .* shape \(1, 2\)"),
     ("no-out-channels", lambda: conv2d(x4(), torch.randn(0, 4, 3, 3)), ValueError, r"weight must have out_channels >= 1 .* shape \(0, 4, 3, 3\)"),
     ("no-in-channels", lambda: conv2d(torch.randn(1, 0, 5, 5), torch.randn(2, 0, 3, 3)), ValueError, r"input must have at least one channel"),
+    ("empty-image", lambda: conv2d(torch.randn(1, 3, 0, 5), torch.randn(2, 3, 1, 1), padding=1), ValueError,
+     r"input must have at least one channel and a non-empty image, got a 4-D tensor of shape \(1, 3, 0, 5\)"),
     # conv2d: dtype and device agreement
     ("weight-dtype", lambda: conv2d(x4(), w4().double()), TypeError,
      r"weight has dtype torch.float64 but input has dtype torch.float32; .*weight.to\(input.dtype\)"),
