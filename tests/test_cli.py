@@ -216,9 +216,11 @@ def test_workers_give_the_same_verdict(capsys: pytest.CaptureFixture[str], tmp_p
     main(["verify", "conv2d.zoo.mutants:bias_ignored_above_64", "-q", *props, "--json", str(one)])
     main(["verify", "conv2d.zoo.mutants:bias_ignored_above_64", "-q", *props, "-n", "2", "--json", str(two)])
     capsys.readouterr()
+
     def strip(p):
         return [
             (r["property"], r["status"], r["failure"] and r["failure"]["case_code"])
             for r in json.loads(p.read_text())["results"]
         ]
+
     assert strip(one) == strip(two)
