@@ -129,16 +129,6 @@ def _table(rows: list[dict[str, Any]], seeds: list[int]) -> str:
     return "\n".join(lines)
 
 
-def _write_readme(path: Path, marker: str, text: str) -> None:
-    content = path.read_text()
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    if start not in content or end not in content:
-        raise SystemExit(f"{path} has no {start} ... {end} block to rewrite")
-    head, rest = content.split(start, 1)
-    _, tail = rest.split(end, 1)
-    path.write_text(f"{head}{start}\n{text}\n{end}{tail}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", choices=("tuning", "holdout"), default="tuning")
@@ -187,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     if ns.json:
         Path(ns.json).write_text(json.dumps(rows, indent=2) + "\n")
     if ns.write_readme:
-        _write_readme(Path(ns.write_readme), "power" if ns.zoo == "tuning" else "holdout", table + footer)
+        from benchmarks._readme import replace_block
+
+        replace_block(Path(ns.write_readme), "power" if ns.zoo == "tuning" else "holdout", table + footer)
     return 0
 
 

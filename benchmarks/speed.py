@@ -30,11 +30,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._readme import has_block, replace_block
 from conv2d import conv2d, corr2d
+from conv2d.gate.report import cpu_model
+from conv2d.zoo.corr2d import lab_corr2d
 
 FORWARD_TARGET = 1.5
 BACKWARD_TARGET = 2.5
-START, END = "<!-- speed:start -->", "<!-- speed:end -->"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,16 +159,6 @@ def time_corr2d(size: int, repeats: int) -> Row:
     return Row("corr2d", f"{size}x{size}, 3x3 kernel", (fwd[1], both[1]), (fwd[0], both[0]))
 
 
-def lab_corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """The lab's loop, verbatim."""
-    h, w = K.shape
-    Y = torch.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1))
-    for i in range(Y.shape[0]):
-        for j in range(Y.shape[1]):
-            Y[i, j] = (X[i : i + h, j : j + w] * K).sum()
-    return Y
-
-
 def time_lab_loop(size: int, repeats: int) -> Row:
     """The lab's loop vs F.conv2d, forward only (its backward is one autograd node per pixel)."""
     gen = torch.Generator().manual_seed(2)
@@ -178,17 +172,6 @@ def time_lab_loop(size: int, repeats: int) -> Row:
     return Row(
         "lab loop corr2d", f"{size}x{size}, 3x3 kernel, {repeats} repeats", (fwd[1], None), (fwd[0], None)
     )
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo, or ``unknown``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -235,14 +218,6 @@ def report(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def write_readme(path: Path, text: str) -> None:
-    """Replace the block between the speed markers in ``path`` with ``text``."""
-    content = path.read_text()
-    head, rest = content.split(START, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{START}\n{text}\n{END}{tail}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -253,11 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--write-readme", metavar="PATH", type=Path, help="rewrite the speed block in PATH")
     ns = parser.parse_args(argv)
-    if ns.write_readme is not None:
-        content = ns.write_readme.read_text() if ns.write_readme.is_file() else ""
-        if START not in content or END not in content:
-            print(f"{ns.write_readme} has no {START} ... {END} block to rewrite", file=sys.stderr)
-            return 1
+    if ns.write_readme is not None and not has_block(ns.write_readme, "speed"):
+        print(
+            f"{ns.write_readme} has no <!-- speed:start --> ... <!-- speed:end --> block to rewrite",
+            file=sys.stderr,
+        )
+        return 1
     repeats = ns.repeats or (3 if ns.quick else 15)
     batch = 2 if ns.quick else 8
     rows = [time_layer(layer, batch, repeats) for layer in LAYERS]
@@ -266,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(rows)
     print(text)
     if ns.write_readme is not None:
-        write_readme(ns.write_readme, text)
+        replace_block(ns.write_readme, "speed", text)
     return 0
 
 

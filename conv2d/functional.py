@@ -65,7 +65,7 @@ _BLOCK_BYTES = 1 << 20
 """Output bytes per row block of the single-threaded shifted matmul on CPU (about a core's L2 cache)."""
 _MIN_BLOCK_ROWS = 1024
 """Fewest rows per block, so each matrix product stays large enough to run at full speed."""
-_CHUNK_BYTES = 16 << 20
+_CHUNK_BYTES = 8 << 20
 """Largest input arrangement built at once on CPU, in bytes."""
 _IM2COL_WASTE_NUMERATOR = 64.0
 """im2col replaces per-tap products when the shifted grid's extra rows cost more

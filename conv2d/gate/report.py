@@ -14,12 +14,21 @@ import torch
 from conv2d.gate.engine import PropertyResult
 from conv2d.gate.suite import SuiteReport
 
-__all__ = ["SCHEMA_VERSION", "environment", "render_markdown", "render_text", "to_json", "write_json"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "cpu_model",
+    "environment",
+    "render_markdown",
+    "render_text",
+    "to_json",
+    "write_json",
+]
 
 SCHEMA_VERSION = "1"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -38,7 +47,7 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "torch": torch.__version__,
         "hypothesis": hypothesis.__version__,
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_threads": torch.get_num_threads(),
         "cuda_available": torch.cuda.is_available(),
         "cuda_version": torch.version.cuda,
