@@ -106,7 +106,11 @@ def _table(rows: list[dict[str, Any]], seeds: list[int]) -> str:
         f"| buggy implementations killed | **{pct(killed, bugs)}** | {pct(anchor_killed, anchor_bugs)} |",
         f"| time to kill, median / max | {med(times)} | {med(anchor_times)} |",
         f"| false alarms on correct implementations | **{len(alarms)} of {len(good)} runs** ({len(correct_names)} implementations x seeds {','.join(map(str, seeds))}) | {len(anchor_alarms)} of {len(anchor_good)} implementations |",
-        f"| full verdict on the core (all properties) | {med(verdict_times)} | - |",
+        *(
+            [f"| full verdict on the core (all properties) | {med(verdict_times)} | - |"]
+            if verdict_times
+            else []
+        ),
         "",
         "| implementation | kind | correct | gate | killed by | gate s | anchor |",
         "|---|---|---|---|---|---|---|",
