@@ -103,11 +103,10 @@ class ConvPropertyItem(pytest.Item):
         from conv2d.gate.properties import PROPERTIES
 
         config = self.config
-        for option, kind in (("--conv-skips-file", "skip"), ("--conv-xfails-file", "xfail")):
-            entry = load_known(config.getoption(option)).match(self.prop, self.device)
-            if entry is not None and kind == "skip":
-                pytest.skip(f"{entry.source}: {entry.reason}")
-            known = entry if kind == "xfail" else None
+        skip = load_known(config.getoption("--conv-skips-file")).match(self.prop, self.device)
+        if skip is not None:
+            pytest.skip(f"{skip.source}: {skip.reason}")
+        known = load_known(config.getoption("--conv-xfails-file")).match(self.prop, self.device)
         target = _target(config)
         result = run_property(
             PROPERTIES[self.prop],

@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return USAGE_ERROR
 
-    from conv2d.gate.engine import properties_for
+    from conv2d.gate.engine import PropertyResult, properties_for
     from conv2d.gate.known import load_known
     from conv2d.gate.report import render_markdown, render_text, write_json
     from conv2d.gate.suite import run_suite
@@ -145,10 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE_ERROR
 
-    def progress(result: object) -> None:
+    def progress(r: PropertyResult) -> None:
         if not ns.quiet:
-            r = result  # PropertyResult
-            print(f"  {r.property:22s} {r.device:5s} {r.status:12s} {r.seconds:6.1f} s", file=sys.stderr)  # type: ignore[attr-defined]
+            print(f"  {r.property:22s} {r.device:5s} {r.status:12s} {r.seconds:6.1f} s", file=sys.stderr)
 
     if not ns.quiet:
         print(

@@ -14,7 +14,7 @@ import dataclasses
 import re
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import torch
@@ -254,6 +254,3 @@ def run_property(
         note=note,
         failure=failure,
     )
-
-
-ProgressFn = Callable[[PropertyResult], None]

@@ -92,9 +92,9 @@ def _extent(limit: int) -> st.SearchStrategy[int]:
     return st.one_of(*parts)
 
 
-def _param(draw: st.DrawFn, values: st.SearchStrategy[int], *, pair_allowed: bool) -> int | Pair:
-    """An int, or (when allowed) a pair whose elements may differ."""
-    if pair_allowed and draw(st.booleans()):
+def _param(draw: st.DrawFn, values: st.SearchStrategy[int]) -> int | Pair:
+    """An int, or a pair whose elements may differ."""
+    if draw(st.booleans()):
         return (draw(values), draw(values))
     return draw(values)
 
@@ -174,16 +174,14 @@ def conv_cases(
     # -- kernel, stride, dilation
     max_k = 3 if regime in ("channels", "large") else 7
     kernel = (draw(st.integers(1, max_k)), draw(st.integers(1, max_k)))
-    pair_ok = True
-    small = st.integers(1, 2)
     if caps.stride and "unit-stride" not in req and padding != "same":
-        stride = _param(draw, st.one_of(small, st.integers(1, 4)), pair_allowed=pair_ok)
+        stride = _param(draw, st.one_of(st.integers(1, 2), st.integers(1, 4)))
         if "strided" in req and max(_pair(stride)) == 1:
             stride = draw(st.sampled_from(_STRIDED))
     else:
         stride = 1
     if caps.dilation and "unit-dilation" not in req:
-        dilation = _param(draw, st.one_of(st.just(1), st.integers(1, 3)), pair_allowed=pair_ok)
+        dilation = _param(draw, st.one_of(st.just(1), st.integers(1, 3)))
         if "dilated" in req and max(_pair(dilation)) == 1:
             dilation = draw(st.sampled_from(_DILATED))
     else:
