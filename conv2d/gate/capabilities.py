@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import torch
 
 __all__ = [
+    "ACCUMULATIONS",
     "ALL_DEVICES",
     "ALL_DTYPES",
     "ALL_LAYOUTS",
@@ -36,6 +37,7 @@ ALL_DTYPES: tuple[torch.dtype, ...] = (torch.float64, torch.float32, torch.float
 ALL_DEVICES: tuple[str, ...] = ("cpu", "cuda")
 ALL_LAYOUTS: tuple[str, ...] = ("contiguous", "channels_last", "strided", "offset")
 ALL_PADDING: tuple[str, ...] = ("int", "pair", "same", "valid")
+ACCUMULATIONS: tuple[str, ...] = ("float32", "dtype")
 
 _DTYPE_NAMES = {
     "float64": torch.float64,
@@ -89,6 +91,9 @@ class Capabilities:
         deterministic: whether two calls on the same arguments give bitwise equal results.
         tf32: float32 products may be computed from inputs rounded to TF32
             (10 mantissa bits); the target is then judged at that precision.
+        accumulation: ``"float32"`` (F.conv2d's contract: float16 and bfloat16 are
+            accumulated in float32 and rounded once) or ``"dtype"`` (accumulated in
+            the input dtype itself); the target is judged at the declared precision.
     """
 
     dtypes: tuple[torch.dtype, ...] = ALL_DTYPES
@@ -103,12 +108,18 @@ class Capabilities:
     autograd: bool = True
     deterministic: bool = True
     tf32: bool = False
+    accumulation: str = "float32"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtypes", tuple(_as_dtype(d) for d in self.dtypes))
         object.__setattr__(self, "devices", _subset("devices", self.devices, ALL_DEVICES))
         object.__setattr__(self, "padding", _subset("padding", self.padding, ALL_PADDING))
         object.__setattr__(self, "layouts", _subset("layouts", self.layouts, ALL_LAYOUTS))
+        if self.accumulation not in ACCUMULATIONS:
+            raise ValueError(
+                f"accumulation={self.accumulation!r}; expected one of {ACCUMULATIONS} "
+                "('float32': F.conv2d's float32 accumulation, 'dtype': accumulated in the input dtype)"
+            )
         if "contiguous" not in self.layouts:
             raise ValueError("layouts must include 'contiguous'")
         if not self.dtypes:

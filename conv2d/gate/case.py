@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 Pair = tuple[int, int]
-ValueMode = Literal["uniform", "integer", "biased"]
+ValueMode = Literal["uniform", "integer", "biased", "dominant"]
 IntOrPair = int | Pair
 Padding = int | Pair | str
 
@@ -40,6 +40,9 @@ _CAPABILITY_OF_LAYOUT = {
 }
 #: Grid spacing on [1, 2) of the precision a buggy kernel might silently drop to.
 _LOWER_GRID = {"float32": 2.0**-10, "float64": 2.0**-23}
+#: Precision bits (mantissa + 1) per dtype: a product 2**(bits + 1) times the others makes a running
+#: sum in that dtype stagnate.
+_BITS = {"float64": 53, "float32": 24, "float16": 11, "bfloat16": 8}
 _DTYPES = {
     "float64": torch.float64,
     "float32": torch.float32,
@@ -226,6 +229,8 @@ class ConvCase:
             return torch.randint(low, high, shape, generator=generator).to(torch.float64)
         if self.values == "biased":
             return self._biased(shape, generator)
+        if self.values == "dominant":
+            return 1 + torch.rand(shape, generator=generator, dtype=torch.float64)
         x = torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1
         # bounded and subnormal-free in every dtype: no magnitude below 2**-6 except exact zeros
         return torch.where(x.abs() < 2.0**-6, torch.zeros_like(x), x)
@@ -244,6 +249,19 @@ class ConvCase:
             return x
         return torch.floor((x - 1) / step) * step + 1 + 0.499 * step
 
+    def _dominant(self, weight: torch.Tensor) -> torch.Tensor:
+        """The first tap of every filter scaled by ``2**(bits + 1)`` of the dtype (an exact power of two).
+
+        With positive data in [1, 2), every later product then falls below half the
+        spacing of the running sum: accumulated in the dtype itself, the sum stagnates
+        and the error grows like K * u(dtype) * |y|, while a float32 accumulator (F.conv2d's
+        contract for float16/bfloat16) stays exact to within u * |y|.
+        """
+        scaled = weight.clone()
+        first = (..., 0, 0) if scaled.dim() == 2 else (slice(None), 0, 0, 0)
+        scaled[first] = scaled[first] * 2.0 ** (_BITS[self.dtype] + 1)
+        return scaled
+
     def materialize(self, device: str | None = None) -> Args:
         """The tensors of this case, rounded to its dtype, on its device, in its layouts."""
         generator = torch.Generator().manual_seed(self.seed)
@@ -256,6 +274,8 @@ class ConvCase:
 
         x = make(self.input_shape, self.input_layout, 0)
         w = make(self.weight_shape, self.weight_layout, 1)
+        if self.values == "dominant":
+            w = _layout(self._dominant(w.contiguous()), self.weight_layout, self.seed + 1)
         if self.exponent:  # power-of-two scaling is exact in every dtype
             x, w = x * 2.0**self.exponent, w * 2.0**-self.exponent
             x = _layout(x.contiguous(), self.input_layout, self.seed)

@@ -1,37 +1,133 @@
-"""The exact result a target is judged against: F.conv2d in float64 on the CPU.
+"""The exact result a target is judged against: a float64 convolution on the CPU, checked twice.
+
+The reference is computed on **contiguous** float64 copies of the arguments the
+target received (already rounded to the case's dtype), so the only difference
+left is the target's own rounding, and a layout-specific bug of the host's
+torch (torch 2.13's float64 weight gradient is wrong for channels_last
+unbatched input with groups > 1) cannot enter it. Every value and gradient is
+computed by two independent float64 algorithms — torch's convolution operator
+and a shifted sum of per-tap channel contractions — and where they disagree
+beyond float64 rounding the gate raises :class:`GateError` naming the case: a
+fault of the gate's host, never a failure of the target.
+
+The torch operators used here are bound when this module is imported, from
+``torch.ops.aten``, so a target that later replaces ``torch.nn.functional`` or
+``torch.conv2d`` cannot change the reference.
 
 The reference also returns what the error bound scales with: the element-wise
-*magnitude* ``|x| ⋆ |w| + |b|``, and a norm-wise *scale* per output plane — the
-size of the rounding noise an FFT-style algorithm spreads over a whole plane,
-``sum_c rms(x[n, c]) * ||w[o, c]||_1`` — and the same pair for gradients. Inputs are read as the values the
-target received (already rounded to the case's dtype), so the only difference
-left is the target's own rounding. Computing on the CPU in float64 keeps TF32
-and cuDNN algorithm choice out of the reference.
+*magnitude* ``|x| ⋆ |w| + |b|``, and a norm-wise *scale* per output plane,
+``sum_c ||x[n, c]||_2 * ||w[o, c]||_1`` (see :mod:`conv2d.gate.tolerance`), and
+the same pair for gradients.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import torch
-import torch.nn.functional as F
 
-from conv2d.gate.case import Args
+from conv2d.gate.case import Args, as_pair, resolve_padding
 
-__all__ = ["Exact", "ExactGrads", "reference", "reference_grads"]
+__all__ = ["Exact", "ExactGrads", "GateError", "reference", "reference_grads"]
+
+_aten = torch.ops.aten
+_CONVOLUTION = _aten.convolution.default
+_PAD = _aten.constant_pad_nd.default
+_EINSUM = _aten.einsum.default
+_STACK = _aten.stack.default
+_SUM = _aten.sum.dim_IntList
+_ABS = _aten.abs.default
+_GRAD = torch.autograd.grad
+_F64 = torch.float64
+_TINY = torch.finfo(torch.float64).tiny
+_EPS64 = 2.0**-53
+
+
+class GateError(Exception):
+    """The gate cannot judge a case (its two float64 references disagree): an error of the gate, not the target."""
 
 
 def _f64(t: torch.Tensor | None) -> torch.Tensor | None:
-    return None if t is None else t.detach().to(device="cpu", dtype=torch.float64)
+    """A contiguous float64 CPU copy (values as the target received them)."""
+    if t is None:
+        return None
+    return t.detach().to(device="cpu", dtype=_F64, memory_format=torch.contiguous_format).clone()
 
 
-def _conv(args: Args, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+@dataclasses.dataclass(frozen=True)
+class _Geometry:
+    batched: bool
+    pads: tuple[int, int, int, int]  # left, right, top, bottom (constant_pad_nd order)
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+
+
+def _geometry(args: Args, x: torch.Tensor, w: torch.Tensor) -> _Geometry:
     if x.dim() == 2:  # corr2d kind: (H, W) input and (h, w) kernel
-        return F.conv2d(x[None, None], w[None, None])[0, 0]
-    with warnings.catch_warnings():  # torch's note that "same" with an even kernel pads a copy
-        warnings.filterwarnings("ignore", message="Using padding='same'", category=UserWarning)
-        return F.conv2d(x, w, b, **args.params())  # type: ignore[call-overload]
+        return _Geometry(False, (0, 0, 0, 0), (1, 1), (1, 1), 1)
+    kernel = (w.shape[-2], w.shape[-1])
+    d = as_pair(args.dilation)  # type: ignore[arg-type]
+    top, bottom, left, right = resolve_padding(args.padding, kernel, d)  # type: ignore[arg-type]
+    return _Geometry(x.dim() == 4, (left, right, top, bottom), as_pair(args.stride), d, args.groups)  # type: ignore[arg-type]
+
+
+def _as4d(x: torch.Tensor, w: torch.Tensor, geo: _Geometry) -> tuple[torch.Tensor, torch.Tensor]:
+    if x.dim() == 2:
+        return x[None, None], w[None, None]
+    return (x if geo.batched else x[None]), w
+
+
+def _restore(out: torch.Tensor, x: torch.Tensor, geo: _Geometry) -> torch.Tensor:
+    if x.dim() == 2:
+        return out[0, 0]
+    return out if geo.batched else out[0]
+
+
+def _conv(geo: _Geometry, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """torch's convolution operator on explicitly padded input."""
+    x4, w4 = _as4d(x, w, geo)
+    padded = _PAD(x4, list(geo.pads), 0.0)
+    out = _CONVOLUTION(padded, w4, b, list(geo.stride), [0, 0], list(geo.dilation), False, [0, 0], geo.groups)
+    return _restore(out, x, geo)
+
+
+def _shifted_sum(geo: _Geometry, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """The same convolution as a sum over kernel taps of channel contractions of strided slices."""
+    x4, w4 = _as4d(x, w, geo)
+    xp = _PAD(x4, list(geo.pads), 0.0)
+    n, c, hp, wp = xp.shape
+    o, cg, kh, kw = w4.shape
+    (sh, sw), (dh, dw), g = geo.stride, geo.dilation, geo.groups
+    ho, wo = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
+    xg = xp.reshape(n, g, cg, hp, wp)
+    wg = w4.reshape(g, o // g, cg, kh, kw)
+    taps = [
+        _EINSUM(
+            "ngchw,goc->ngohw",
+            [xg[..., u * dh : u * dh + (ho - 1) * sh + 1 : sh, v * dw : v * dw + (wo - 1) * sw + 1 : sw], wg[..., u, v]],
+        )
+        for u in range(kh)
+        for v in range(kw)
+    ]
+    out = _SUM(_STACK(taps, 0), [0]).reshape(n, o, ho, wo)
+    if b is not None:
+        out = out + b.reshape(1, o, 1, 1)
+    return _restore(out, x, geo)
+
+
+def _cross_check(what: str, args: Args, first: torch.Tensor, second: torch.Tensor, mag: torch.Tensor, k: int) -> None:
+    """Raise GateError unless two float64 computations agree within twice float64's dot-product bound."""
+    allowed = 2 * ((k + 1) * _EPS64 * mag + _EPS64 * first.abs()) + _TINY
+    bad = (first - second).abs() > allowed
+    if bool(bad.any()):
+        worst = float(((first - second).abs() / allowed).max())
+        raise GateError(
+            f"the gate's two float64 references disagree on {what} ({int(bad.sum())} elements, "
+            f"up to {worst:.3g} x float64 rounding): the host's torch computes this case wrongly, "
+            f"so the gate cannot judge it; input{tuple(args.input.shape)} weight{tuple(args.weight.shape)} "
+            f"stride={args.stride!r} padding={args.padding!r} dilation={args.dilation!r} groups={args.groups}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,50 +136,64 @@ class Exact:
 
     ``scale`` broadcasts against ``value`` (one number per output plane): the
     norm of what a transform-based algorithm mixes into each element of the plane.
+    ``unbiased`` is the exact result without the bias (``None`` when there is none).
     """
 
     value: torch.Tensor
     magnitude: torch.Tensor
     scale: torch.Tensor
+    unbiased: torch.Tensor | None = None
 
 
-def _rms(t: torch.Tensor) -> torch.Tensor:
-    """Root mean square over the two spatial dims."""
-    return t.pow(2).mean(dim=(-2, -1)).sqrt() if t.numel() else t.sum(dim=(-2, -1))
+def _l2(t: torch.Tensor) -> torch.Tensor:
+    """The 2-norm over the two spatial dims."""
+    return t.pow(2).sum(dim=(-2, -1)).sqrt()
 
 
 def _l1(w: torch.Tensor) -> torch.Tensor:
-    return w.abs().sum(dim=(-2, -1))
+    return _SUM(_ABS(w), [-2, -1])
 
 
-def _unsqueeze2(t: torch.Tensor) -> torch.Tensor:
-    return t[..., None, None]
+def _planes(t: torch.Tensor) -> torch.Tensor:
+    """Per-plane norms as (N, C): unbatched (C,) and corr2d () norms get the missing dims."""
+    return t.reshape(-1, t.shape[-1]) if t.dim() >= 1 else t.reshape(1, 1)
 
 
 def _forward_scale(x: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
-    """``sum_c rms(x[n, c]) * ||w[o, c]||_1`` per output plane (n, o)."""
+    """``sum_c ||x[n, c]||_2 * ||w[o, c]||_1`` per output plane (n, o), broadcastable to the output."""
+    nx, nw = _l2(x), _l1(w)
     if x.dim() == 2:
-        return _rms(x) * _l1(w)
-    return F.conv2d(_unsqueeze2(_rms(x)), _unsqueeze2(_l1(w)), groups=groups)
+        return nx * nw
+    nx2 = _planes(nx)
+    n = nx2.shape[0]
+    o, cg = nw.shape
+    per = _EINSUM("ngc,goc->ngo", [nx2.reshape(n, groups, cg), nw.reshape(groups, o // groups, cg)])
+    per = per.reshape(n, o)[..., None, None]
+    return per if x.dim() == 4 else per[0]
 
 
 def _grad_input_scale(g: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
-    """``sum_o rms(g[n, o]) * ||w[o, c]||_1`` per input plane (n, c)."""
+    """``sum_o ||g[n, o]||_2 * ||w[o, c]||_1`` per input plane (n, c)."""
+    ng, nw = _l2(g), _l1(w)
     if g.dim() == 2:
-        return _rms(g) * _l1(w)
-    return F.conv_transpose2d(_unsqueeze2(_rms(g)), _unsqueeze2(_l1(w)), groups=groups)
+        return ng * nw
+    ng2 = _planes(ng)
+    n = ng2.shape[0]
+    o, cg = nw.shape
+    per = _EINSUM("ngo,goc->ngc", [ng2.reshape(n, groups, o // groups), nw.reshape(groups, o // groups, cg)])
+    per = per.reshape(n, groups * cg)[..., None, None]
+    return per if g.dim() == 4 else per[0]
 
 
 def _grad_weight_scale(x: torch.Tensor, g: torch.Tensor, groups: int) -> torch.Tensor:
     """``sum_n ||x[n, c]||_2 * ||g[n, o]||_2`` per filter (o, c): a correlation over whole planes."""
-    nx, ng = x.pow(2).sum(dim=(-2, -1)).sqrt(), g.pow(2).sum(dim=(-2, -1)).sqrt()
+    nx, ng = _l2(x), _l2(g)
     if x.dim() == 2:
         return nx * ng
-    if x.dim() == 3:
-        nx, ng = nx[None], ng[None]
-    n = nx.shape[0]
-    per_group = torch.einsum("ngc,ngo->goc", nx.reshape(n, groups, -1), ng.reshape(n, groups, -1))
-    return _unsqueeze2(per_group.reshape(-1, per_group.shape[-1]))
+    nx2, ng2 = _planes(nx), _planes(ng)
+    n = nx2.shape[0]
+    per_group = _EINSUM("ngc,ngo->goc", [nx2.reshape(n, groups, -1), ng2.reshape(n, groups, -1)])
+    return per_group.reshape(-1, per_group.shape[-1])[..., None, None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,35 +205,56 @@ class ExactGrads:
     bias: Exact | None
 
 
+def _reduction(x: torch.Tensor, w: torch.Tensor, groups: int) -> int:
+    return (w.shape[-3] if w.dim() == 4 else 1) * w.shape[-2] * w.shape[-1]
+
+
 def reference(args: Args) -> Exact:
-    """The exact convolution of ``args`` and its magnitude, on the CPU in float64."""
+    """The exact convolution of ``args``, its magnitude and scale, on the CPU in float64, cross-checked."""
     x, w, b = _f64(args.input), _f64(args.weight), _f64(args.bias)
     assert x is not None and w is not None
-    value = _conv(args, x, w, b)
-    magnitude = _conv(args, x.abs(), w.abs(), None if b is None else b.abs())
-    return Exact(value, magnitude, _forward_scale(x, w, args.groups))
+    geo = _geometry(args, x, w)
+    value = _conv(geo, x, w, b)
+    magnitude = _conv(geo, _ABS(x), _ABS(w), None if b is None else _ABS(b))
+    _cross_check("the output", args, value, _shifted_sum(geo, x, w, b), magnitude, _reduction(x, w, geo.groups))
+    unbiased = None if b is None else _conv(geo, x, w, None)
+    return Exact(value, magnitude, _forward_scale(x, w, geo.groups), unbiased)
 
 
-def _grads(args: Args, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, g: torch.Tensor) -> list:
-    leaves = [t.requires_grad_() for t in (x, w, b) if t is not None]
-    out = _conv(args, x, w, b)
-    return list(torch.autograd.grad(out, leaves, g))
+def _grads(
+    geo: _Geometry,
+    algorithm,
+    x: torch.Tensor,
+    w: torch.Tensor,
+    b: torch.Tensor | None,
+    g: torch.Tensor,
+) -> list[torch.Tensor]:
+    leaves = [t.clone().requires_grad_() for t in (x, w, b) if t is not None]
+    with torch.enable_grad():
+        out = algorithm(geo, leaves[0], leaves[1], leaves[2] if b is not None else None)
+        return [t.detach() for t in _GRAD(out, leaves, g)]
 
 
 def reference_grads(args: Args, grad_output: torch.Tensor) -> ExactGrads:
-    """Exact gradients of ``<conv(args), grad_output>`` w.r.t. input, weight and bias."""
+    """Exact gradients of ``<conv(args), grad_output>`` w.r.t. input, weight and bias, cross-checked."""
     x, w, b = _f64(args.input), _f64(args.weight), _f64(args.bias)
     g = _f64(grad_output)
     assert x is not None and w is not None and g is not None
-    values = _grads(args, x.clone(), w.clone(), None if b is None else b.clone(), g)
-    mags = _grads(args, x.abs(), w.abs(), None if b is None else b.abs(), g.abs())
+    geo = _geometry(args, x, w)
+    absb = None if b is None else _ABS(b)
+    values = _grads(geo, _conv, x, w, b, g)
+    mags = _grads(geo, _conv, _ABS(x), _ABS(w), absb, _ABS(g))
+    checks = _grads(geo, _shifted_sum, x, w, b, g)
+    names = ("the input gradient", "the weight gradient", "the bias gradient")
+    out_h, out_w = g.shape[-2], g.shape[-1]
+    per_plane = (g.shape[0] if g.dim() == 4 else 1) * out_h * out_w
+    ks = ((w.shape[0] // geo.groups if w.dim() == 4 else 1) * w.shape[-2] * w.shape[-1], per_plane, per_plane)
+    for name, v, c, m, k in zip(names, values, checks, mags, ks, strict=False):
+        _cross_check(name, args, v, c, m, k)
     scales = [
-        _grad_input_scale(g, w, args.groups),
-        _grad_weight_scale(x, g, args.groups),
-        torch.zeros(()),  # a bias gradient is a plain sum: no transform mixes planes into it
+        _grad_input_scale(g, w, geo.groups),
+        _grad_weight_scale(x, g, geo.groups),
+        torch.zeros((), dtype=_F64),  # a bias gradient is a plain sum: no transform mixes planes into it
     ]
-    exact = [
-        Exact(v.detach(), m.detach(), s.to(torch.float64))
-        for v, m, s in zip(values, mags, scales, strict=False)
-    ]
+    exact = [Exact(v, m, s) for v, m, s in zip(values, mags, scales, strict=False)]
     return ExactGrads(exact[0], exact[1], exact[2] if b is not None else None)

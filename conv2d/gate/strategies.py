@@ -57,9 +57,14 @@ _CHANNEL_COUNTS = (3, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 47, 63, 64, 65, 70
 _BATCHES = (5, 6, 7, 9, 10)
 _STRIDED: tuple[int | Pair, ...] = (2, 3, (1, 2), (2, 1), (2, 3))
 _DILATED: tuple[int | Pair, ...] = (2, 3, (1, 2), (2, 1), (3, 2))
-_VALUES: tuple[ValueMode, ...] = ("uniform", "integer", "biased")
+_VALUES: tuple[ValueMode, ...] = ("uniform", "integer", "biased", "dominant")
 #: Input scaled by 2**e and weight by 2**-e: magnitudes up to 1024 and down to 2**-14.
 _EXPONENTS = st.one_of(st.just(0), st.sampled_from([8, -8, 4, -4]))
+
+
+def _exponent(draw: st.DrawFn, values: ValueMode) -> int:
+    """The operands' power-of-two scaling; none for "dominant" values, whose large tap would overflow float16."""
+    return 0 if values == "dominant" else draw(_EXPONENTS)
 
 
 def dtypes_for(capabilities: Capabilities) -> list[str]:
@@ -198,7 +203,9 @@ def conv_cases(
             extent = draw(_extent(limit))
             sizes.append(extent)
             continue
-        out = draw(_extent(limit))
+        # a single output row/column under a stride > 1 is its own kernel edge (torch 2.13's
+        # oneDNN bfloat16 path computes it wrongly): drawn a quarter of the time
+        out = 1 if s[axis] > 1 and draw(st.integers(0, 3)) == 0 else draw(_extent(limit))
         remainder = draw(st.integers(0, s[axis] - 1)) if s[axis] > 1 else 0
         size = (out - 1) * s[axis] + span - pads + remainder
         if size < 1:  # padding larger than needed: smallest input with this output
@@ -239,7 +246,7 @@ def conv_cases(
     weight_layout = draw(st.sampled_from(layouts))
     bias_layout = draw(st.sampled_from([x for x in layouts if x in ("contiguous", "strided", "offset")]))
     values = draw(st.sampled_from(_VALUES))
-    exponent = draw(_EXPONENTS)
+    exponent = _exponent(draw, values)
     seed = draw(st.integers(0, 2**31 - 1))
     return ConvCase(
         batch=batch,
@@ -281,6 +288,7 @@ def corr2d_cases(
     if "float64" in require and "float64" in dtypes:
         dtypes = ["float64"]
     layouts = ["contiguous"] if "contiguous" in require else layouts_for(caps)
+    values = draw(st.sampled_from(_VALUES))
     return ConvCase(
         batch=None,
         in_channels=1,
@@ -292,8 +300,8 @@ def corr2d_cases(
         device=device,
         input_layout=draw(st.sampled_from(layouts)),
         weight_layout=draw(st.sampled_from(layouts)),
-        values=draw(st.sampled_from(_VALUES)),
-        exponent=draw(_EXPONENTS),
+        values=values,
+        exponent=_exponent(draw, values),
         seed=draw(st.integers(0, 2**31 - 1)),
         kind="corr2d",
     )

@@ -12,8 +12,11 @@ CPU kernels do; the bias is added before that rounding.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
+import math
 from collections.abc import Callable, Iterator, Sequence
+from fractions import Fraction
 from typing import Literal, TypeVar
 
 import torch
@@ -22,7 +25,19 @@ from torch import Tensor
 
 from conv2d.zoo._entry import ZooEntry, register
 
-__all__ = ["core", "fft", "float64_then_cast", "im2col", "shifted_matmul", "slow_loop", "winograd"]
+__all__ = [
+    "accumulate_in_dtype",
+    "conv_then_bias",
+    "core",
+    "fft",
+    "float64_then_cast",
+    "im2col",
+    "shifted_matmul",
+    "slow_loop",
+    "winograd",
+    "winograd_f4x3",
+    "winograd_f6x3",
+]
 
 IntPair = int | Sequence[int]
 PaddingArg = int | Sequence[int] | str
@@ -270,40 +285,92 @@ def _fft(x: Tensor, w: Tensor, geo: Geometry) -> Tensor:
     return full[..., : hp - eh + 1 : geo.stride[0], : wp - ew + 1 : geo.stride[1]]
 
 
-_BT = ((1.0, 0.0, -1.0, 0.0), (0.0, 1.0, 1.0, 0.0), (0.0, -1.0, 1.0, 0.0), (0.0, 1.0, 0.0, -1.0))
-_G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
-_AT = ((1.0, 1.0, 1.0, 0.0), (0.0, 1.0, -1.0, -1.0))
+def _winograd_matrices(m: int, points: Sequence[Fraction]) -> tuple[list[list[float]], ...]:
+    """Toom-Cook matrices ``(A^T, G, B^T)`` of Winograd's F(m, r) for correlation, from ``points`` and infinity.
+
+    With ``n = len(points) + 1 = m + r - 1`` evaluation points, the linear convolution
+    ``s = u * g`` of an ``m``-vector and an ``r``-vector is ``C [(E_m u) * (E_r g)]``
+    (``E``: evaluation, ``C``: interpolation). Correlation is its transpose, so
+    ``y = E_m^T [(E_r g) * (C^T d)]``: ``A^T = E_m^T``, ``G = E_r``, ``B^T = C^T``. Each row
+    of ``B^T`` is scaled to integers and the scale moved into ``G``, as Lavin and Gray's
+    published matrices do ("Fast Algorithms for Convolutional Neural Networks", 2016).
+    """
+    n = len(points) + 1
+    r = n - m + 1
+
+    def evaluation(size: int) -> list[list[Fraction]]:
+        rows = [[p**k for k in range(size)] for p in points]
+        return [*rows, [Fraction(int(k == size - 1)) for k in range(size)]]
+
+    vander = evaluation(n)  # evaluation of the degree n-1 product: invert it to interpolate
+    inverse = _invert(vander)
+    b_t = [[inverse[k][j] for k in range(n)] for j in range(n)]  # C^T
+    g = evaluation(r)
+    for j, row in enumerate(b_t):
+        scale = math.lcm(*(x.denominator for x in row))
+        b_t[j] = [x * scale for x in row]
+        g[j] = [x / scale for x in g[j]]
+    a_t = [[evaluation(m)[j][i] for j in range(n)] for i in range(m)]
+    return tuple([[float(x) for x in row] for row in mat] for mat in (a_t, g, b_t))
 
 
-def _winograd_block(x: Tensor, w3: Tensor, groups: int) -> Tensor:
-    """F(2x2, 3x3): stride-1 correlation of ``x`` (spatial 2t+2) with a 3x3 ``w3``, as 2x2 output tiles."""
-    bt, gm, at = (torch.tensor(m, dtype=x.dtype, device=x.device) for m in (_BT, _G, _AT))
-    tiles = x.unfold(2, 4, 2).unfold(3, 4, 2)  # (n, c, th, tw, 4, 4)
+def _invert(matrix: list[list[Fraction]]) -> list[list[Fraction]]:
+    """Exact Gauss-Jordan inverse of a small rational matrix."""
+    n = len(matrix)
+    aug = [[*row, *(Fraction(int(i == j)) for j in range(n))] for i, row in enumerate(matrix)]
+    for col in range(n):
+        pivot = next(r for r in range(col, n) if aug[r][col] != 0)
+        aug[col], aug[pivot] = aug[pivot], aug[col]
+        head = aug[col][col]
+        aug[col] = [x / head for x in aug[col]]
+        for r in range(n):
+            if r != col and aug[r][col] != 0:
+                factor = aug[r][col]
+                aug[r] = [a - factor * b for a, b in zip(aug[r], aug[col], strict=True)]
+    return [row[n:] for row in aug]
+
+
+#: Winograd F(m x m, 3 x 3) by output tile m: F(2, 3) (oneDNN's 2x3), F(4, 3) (cuDNN, oneDNN's 4x3),
+#: F(6, 3) (NNPACK's 8x8 tiles), with the interpolation points those libraries use.
+_WINOGRAD_POINTS: dict[int, tuple[Fraction, ...]] = {
+    2: (Fraction(0), Fraction(1), Fraction(-1)),
+    4: (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2)),
+    6: (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fraction(1, 2), Fraction(-1, 2)),
+}
+_WINOGRAD = {m: _winograd_matrices(m, points) for m, points in _WINOGRAD_POINTS.items()}
+
+
+def _winograd_block(x: Tensor, w3: Tensor, groups: int, m: int) -> Tensor:
+    """F(m x m, 3 x 3): stride-1 correlation of ``x`` (spatial m*t + 2) with a 3x3 ``w3``, as m x m tiles."""
+    at, gm, bt = (torch.tensor(mat, dtype=x.dtype, device=x.device) for mat in _WINOGRAD[m])
+    t = m + 2
+    tiles = x.unfold(2, t, m).unfold(3, t, m)  # (n, c, th, tw, t, t)
     n, c, th, tw = tiles.shape[:4]
-    v = (bt @ tiles @ bt.T).reshape(n, groups, c // groups, th, tw, 4, 4)
-    u = (gm @ w3 @ gm.T).reshape(groups, -1, c // groups, 4, 4)
-    m = torch.einsum("ngcyxij,gocij->ngoyxij", v, u)
-    y = at @ m @ at.T  # (n, g, og, th, tw, 2, 2)
-    return y.permute(0, 1, 2, 3, 5, 4, 6).reshape(n, -1, 2 * th, 2 * tw)
+    v = (bt @ tiles @ bt.T).reshape(n, groups, c // groups, th, tw, t, t)
+    u = (gm @ w3 @ gm.T).reshape(groups, -1, c // groups, t, t)
+    prod = torch.einsum("ngcyxij,gocij->ngoyxij", v, u)
+    y = at @ prod @ at.T  # (n, g, og, th, tw, m, m)
+    return y.permute(0, 1, 2, 3, 5, 4, 6).reshape(n, -1, m * th, m * tw)
 
 
-def _winograd(x: Tensor, w: Tensor, geo: Geometry) -> Tensor:
-    """Split the (dilated) kernel into zero-padded 3x3 blocks; each block is Winograd on the shifted input."""
+def _winograd(x: Tensor, w: Tensor, geo: Geometry, m: int = 2) -> Tensor:
+    """Split the (dilated) kernel into zero-padded 3x3 blocks; each block is F(m, 3) on the shifted input."""
     wd = _dilate_kernel(w, geo.dilation)
     (hp, wp), (eh, ew) = geo.padded, wd.shape[-2:]
     bh, bw = -(-eh // 3), -(-ew // 3)
     h1, w1 = hp - eh + 1, wp - ew + 1
-    th, tw = -(-h1 // 2), -(-w1 // 2)
+    th, tw = -(-h1 // m), -(-w1 // m)
     wd = F.pad(wd, (0, 3 * bw - ew, 0, 3 * bh - eh))
     left, right, top, bottom = geo.fpad
     xp = F.pad(
-        x, (left, right + 3 * (bw - 1) + 2 * tw + 2 - wp, top, bottom + 3 * (bh - 1) + 2 * th + 2 - hp)
+        x, (left, right + 3 * (bw - 1) + m * tw + 2 - wp, top, bottom + 3 * (bh - 1) + m * th + 2 - hp)
     )
     out = sum(
         _winograd_block(
-            xp[..., 3 * i : 3 * i + 2 * th + 2, 3 * j : 3 * j + 2 * tw + 2],
+            xp[..., 3 * i : 3 * i + m * th + 2, 3 * j : 3 * j + m * tw + 2],
             wd[..., 3 * i : 3 * i + 3, 3 * j : 3 * j + 3],
             geo.groups,
+            m,
         )
         for i in range(bh)
         for j in range(bw)
@@ -456,3 +523,82 @@ def shifted_matmul(
     the small taps that arrive late).
     """
     return _run(_shifted_matmul, input, weight, bias, stride, padding, dilation, groups)
+
+
+@_entry(_REGISTRY, category="winograd", correct=True)
+def winograd_f4x3(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Winograd F(4x4, 3x3), the float32 tile of cuDNN and oneDNN, for any kernel (3x3 blocks).
+
+    Its transforms have entries up to 8 and 1/24, so it rounds noticeably worse than
+    F(2x2, 3x3); float16/bfloat16 are computed in float32.
+    """
+    return _run(functools.partial(_winograd, m=4), input, weight, bias, stride, padding, dilation, groups)
+
+
+@_entry(_REGISTRY, category="winograd", correct=True)
+def winograd_f6x3(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Winograd F(6x6, 3x3), NNPACK's 8x8-tile float32 algorithm (points 0, ±1, ±2, ±1/2), any kernel.
+
+    The largest tile in common use: its error grows fastest of the zoo's algorithms.
+    """
+    return _run(functools.partial(_winograd, m=6), input, weight, bias, stride, padding, dilation, groups)
+
+
+@_entry(_REGISTRY, category="bias-after-rounding", correct=True)
+def conv_then_bias(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """cuDNN's float16 order: the convolution rounded to the input dtype, then the bias added in that dtype.
+
+    Two roundings instead of one; F.conv2d on a GPU computes float16 and bfloat16 this way.
+    """
+    out = _run(_im2col, input, weight, None, stride, padding, dilation, groups)
+    if bias is None:
+        return out
+    return out + bias.view(-1, 1, 1)
+
+
+def _declare_dtype_accumulation(fn: Fn) -> Fn:
+    fn.__conv2d_capabilities__ = {"accumulation": "dtype"}  # type: ignore[attr-defined]
+    return fn
+
+
+@_entry(_REGISTRY, category="in-dtype-accumulation", correct=True)
+@_declare_dtype_accumulation
+def accumulate_in_dtype(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Tap-by-tap shifted matmuls accumulated in the input dtype itself, as declared (``accumulation="dtype"``).
+
+    The seed lab's loop run on half tensors computes this way: each partial sum is
+    rounded to float16/bfloat16. It declares it, so the gate judges it at that precision.
+    """
+    return _run(_shifted_matmul, input, weight, bias, stride, padding, dilation, groups, compute=input.dtype)

@@ -1,6 +1,8 @@
 """Buggy conv2d implementations, each emulating a real class of convolution bug.
 
-Every mutant uses ``F.conv2d`` as its kernel and is correct everywhere except in
+Every mutant uses the zoo's correct im2col convolution as its kernel (never the
+host's ``F.conv2d``, whose own bugs would otherwise count as kills) and is
+correct everywhere except in
 its trigger region, where it behaves the way the real bug does: a layout bug
 really reads memory with the wrong strides, a precision bug really computes in
 lower precision, a backward bug is an autograd Function with an exact forward
@@ -32,6 +34,7 @@ from conv2d.zoo.correct import (
     _tap_slices,
     _unbatch,
 )
+from conv2d.zoo.correct import im2col as _base_conv2d
 
 __all__ = ["WITNESSES"]
 
@@ -142,9 +145,9 @@ def _conv(
     pads: tuple[int, int, int, int] | None = None,
     stride: tuple[int, int] | int | None = None,
 ) -> Tensor:
-    """F.conv2d of the 4-D ``x`` with explicit zero padding (``geo``'s unless ``pads`` is given)."""
+    """The zoo's correct im2col convolution of the 4-D ``x`` with explicit zero padding (``geo``'s unless ``pads`` is given)."""
     padded = F.pad(x, geo.fpad if pads is None else pads)
-    return F.conv2d(
+    return _base_conv2d(
         padded, weight, bias, geo.stride if stride is None else stride, 0, geo.dilation, geo.groups
     )
 
@@ -224,7 +227,7 @@ def off_by_one_strided_output(
     """
     _, geo = _normalise_args(input, weight, bias, stride, padding, dilation, groups)
     rows, cols = ((geo.padded[a] - geo.extent[a] + 1) // geo.stride[a] for a in (0, 1))
-    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)[..., :rows, :cols]
+    return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)[..., :rows, :cols]
 
 
 @_mutant(
@@ -271,7 +274,7 @@ def same_even_kernel_wrong_side(
 ) -> Tensor:
     """Puts the extra element of an odd 'same' padding at the top/left instead of the bottom/right."""
     if padding != "same":
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     x, geo = _normalise_args(input, weight, bias, stride, padding, dilation, groups)
     pads = (geo.pad_w[1], geo.pad_w[0], geo.pad_h[1], geo.pad_h[0])
     return _unbatch(_conv(x, weight, bias, geo, pads=pads), geo.batched)
@@ -294,7 +297,7 @@ def same_ignores_dilation(
 ) -> Tensor:
     """Computes 'same' padding from k - 1 instead of d(k - 1), so dilated outputs shrink."""
     if padding != "same":
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     x, geo = _normalise_args(input, weight, bias, stride, padding, dilation, groups)
     (top, bottom), (left, right) = (_same_split(k - 1) for k in geo.kernel)
     return _unbatch(_conv(x, weight, bias, geo, pads=(left, right, top, bottom)), geo.batched)
@@ -317,7 +320,7 @@ def same_all_padding_after(
 ) -> Tensor:
     """Puts all of 'same' padding after the input (bottom/right), shifting the output when d(k-1) >= 2."""
     if padding != "same":
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     x, geo = _normalise_args(input, weight, bias, stride, padding, dilation, groups)
     return _unbatch(_conv(x, weight, bias, geo, pads=(0, sum(geo.pad_w), 0, sum(geo.pad_h))), geo.batched)
 
@@ -339,9 +342,9 @@ def pad_pair_as_fpad_tuple(
 ) -> Tensor:
     """Passes a per-axis padding pair straight to F.pad: one-sided width padding, no height padding."""
     if isinstance(padding, str | int):
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     ph, pw = _pair(padding, "padding")
-    return F.conv2d(F.pad(input, (ph, pw)), weight, bias, stride, 0, dilation, groups)
+    return _base_conv2d(F.pad(input, (ph, pw)), weight, bias, stride, 0, dilation, groups)
 
 
 # =================================================================================================
@@ -364,7 +367,7 @@ def stride_h_for_w(
 ) -> Tensor:
     """Uses the height stride for the width too (wrong only when the two strides differ)."""
     sh, _ = _pair(stride, "stride")
-    return F.conv2d(input, weight, bias, (sh, sh), padding, dilation, groups)
+    return _base_conv2d(input, weight, bias, (sh, sh), padding, dilation, groups)
 
 
 @_mutant(
@@ -384,7 +387,7 @@ def stride_swapped(
 ) -> Tensor:
     """Swaps the height and width strides (wrong only when they differ)."""
     sh, sw = _pair(stride, "stride")
-    return F.conv2d(input, weight, bias, (sw, sh), padding, dilation, groups)
+    return _base_conv2d(input, weight, bias, (sw, sh), padding, dilation, groups)
 
 
 @_mutant(
@@ -423,7 +426,7 @@ def dilation_h_for_w(
 ) -> Tensor:
     """Uses the height dilation for the width too (wrong only when the two dilations differ)."""
     dh, _ = _pair(dilation, "dilation")
-    return F.conv2d(input, weight, bias, stride, padding, (dh, dh), groups)
+    return _base_conv2d(input, weight, bias, stride, padding, (dh, dh), groups)
 
 
 # =================================================================================================
@@ -447,10 +450,10 @@ def depthwise_multiplier_interleaved(
     """With a depthwise multiplier m > 1, feeds output channel o from input channel o % C, not o // m."""
     channels, out_channels = weight.shape[1] * groups, weight.shape[0]
     if groups == 1 or groups != channels or out_channels == channels:
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     x, geo = _normalise_args(input, weight, bias, stride, padding, dilation, groups)
     source = torch.arange(out_channels, device=x.device) % channels
-    out = F.conv2d(F.pad(x[:, source], geo.fpad), weight, bias, geo.stride, 0, geo.dilation, out_channels)
+    out = _base_conv2d(F.pad(x[:, source], geo.fpad), weight, bias, geo.stride, 0, geo.dilation, out_channels)
     return _unbatch(out, geo.batched)
 
 
@@ -472,9 +475,9 @@ def group_weight_slice(
     """Takes group g's filters from weight[g : g + out/groups] (wrong when groups > 1 and out/groups > 1)."""
     per_group = weight.shape[0] // groups
     if groups == 1 or per_group == 1:
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     shifted = torch.cat([weight[g : g + per_group] for g in range(groups)])
-    return F.conv2d(input, shifted, bias, stride, padding, dilation, groups)
+    return _base_conv2d(input, shifted, bias, stride, padding, dilation, groups)
 
 
 @_mutant(
@@ -495,7 +498,7 @@ def group_input_offset_not_advanced(
     """For 1 < groups < in_channels every group reads the first group's input channels."""
     per_group = weight.shape[1]
     if groups == 1 or per_group == 1:
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     x, geo = _normalise_args(input, weight, bias, stride, padding, dilation, groups)
     return _unbatch(_conv(x[:, :per_group].repeat(1, groups, 1, 1), weight, bias, geo), geo.batched)
 
@@ -519,7 +522,7 @@ def bias_twice_split_k(
     groups: int = 1,
 ) -> Tensor:
     """Adds the bias twice when the reduction length C_in/groups * kh * kw exceeds 256 (the split-K path)."""
-    out = F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    out = _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     if bias is None or weight[0].numel() <= 256:
         return out
     return out + _channel_view(bias)
@@ -542,8 +545,8 @@ def bias_first_group_reused(
 ) -> Tensor:
     """Indexes the bias by the channel's position within its group, so every group gets group 0's bias."""
     if bias is None or groups == 1:
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
-    return F.conv2d(
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return _base_conv2d(
         input, weight, bias[: weight.shape[0] // groups].repeat(groups), stride, padding, dilation, groups
     )
 
@@ -566,7 +569,7 @@ def bias_ignored_above_64(
     """Adds no bias to output channels 64 and above."""
     if bias is not None and bias.shape[0] > 64:
         bias = torch.cat([bias[:64], torch.zeros_like(bias[64:])])
-    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
 @_mutant(
@@ -586,8 +589,8 @@ def bias_wrong_axis_channels_last(
 ) -> Tensor:
     """For channels_last input, adds bias[flat_index // (H*W)] to the NHWC buffer, the NCHW channel of each slot."""
     if bias is None or not _is_channels_last(input):
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
-    out = F.conv2d(input, weight, None, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
+    out = _base_conv2d(input, weight, None, stride, padding, dilation, groups)
     n, o, h, w = out.shape
     nhwc = out.permute(0, 2, 3, 1).reshape(n, -1) + bias.repeat_interleave(h * w)
     return nhwc.view(n, h, w, o).permute(0, 3, 1, 2)
@@ -624,7 +627,7 @@ def batch_chunks_drop_remainder(
         stop = max(n // 4, 1) * 4
         out = torch.cat(
             [
-                F.conv2d(x[s : s + 4], weight, bias, stride, padding, dilation, groups)
+                _base_conv2d(x[s : s + 4], weight, bias, stride, padding, dilation, groups)
                 for s in range(0, stop, 4)
             ]
         )
@@ -654,7 +657,7 @@ def batch_chunks_misaligned_remainder(
         parts = []
         for start in range(0, n, 4):
             read = min(start, max(n - 4, 0))
-            out = F.conv2d(x[read : read + 4], weight, bias, stride, padding, dilation, groups)
+            out = _base_conv2d(x[read : read + 4], weight, bias, stride, padding, dilation, groups)
             parts.append(out[: min(4, n - start)])
         return torch.cat(parts)
 
@@ -680,7 +683,7 @@ def unbatched_read_as_hwc(
     if input.dim() == 3:
         c, h, w = input.shape
         input = input.reshape(h, w, c).permute(2, 0, 1)
-    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
 @_mutant(
@@ -700,7 +703,7 @@ def unbatched_keeps_batch_dim(
 ) -> Tensor:
     """Returns a (1, C_out, H_out, W_out) tensor for unbatched (C, H, W) input."""
     x = input if input.dim() == 4 else input.unsqueeze(0)
-    return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    return _base_conv2d(x, weight, bias, stride, padding, dilation, groups)
 
 
 @_mutant(
@@ -720,7 +723,7 @@ def squeeze_all_unit_dims(
 ) -> Tensor:
     """Removes the batch dimension with squeeze(), which also drops N, C_out, H_out or W_out of size 1."""
     x = input if input.dim() == 4 else input.unsqueeze(0)
-    return F.conv2d(x, weight, bias, stride, padding, dilation, groups).squeeze()
+    return _base_conv2d(x, weight, bias, stride, padding, dilation, groups).squeeze()
 
 
 # =================================================================================================
@@ -742,7 +745,7 @@ def tail_drop_w8(
     groups: int = 1,
 ) -> Tensor:
     """Leaves the last W_out % 8 output columns zero (the 8-wide vector loop has no tail)."""
-    out = F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    out = _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     keep = out.shape[-1] - out.shape[-1] % 8
     return torch.cat([out[..., :keep], torch.zeros_like(out[..., keep:])], dim=-1)
 
@@ -765,9 +768,9 @@ def channel_tail_c16(
     """Drops the last (C_in/groups) % 16 input channels from the reduction when C_in/groups > 16."""
     per_group = weight.shape[1]
     if per_group <= 16 or per_group % 16 == 0:
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     kept = (torch.arange(per_group, device=weight.device) < per_group - per_group % 16).to(weight.dtype)
-    return F.conv2d(input, weight * kept.view(1, -1, 1, 1), bias, stride, padding, dilation, groups)
+    return _base_conv2d(input, weight * kept.view(1, -1, 1, 1), bias, stride, padding, dilation, groups)
 
 
 _TILE = 32
@@ -790,7 +793,7 @@ def tiled_missing_halo(
 ) -> Tensor:
     """Above H*W = 4096 computes 32x32 output tiles from their own input rows only, zeros in place of the halo."""
     if input.shape[-2] * input.shape[-1] <= 4096:
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     x, geo = _normalise_args(input, weight, bias, stride, padding, dilation, groups)
     xp, (sh, sw), (ho, wo) = F.pad(x, geo.fpad), geo.stride, geo.out
     rows = []
@@ -802,7 +805,7 @@ def tiled_missing_halo(
             tile = xp[..., r0 * sh : (r0 + rh) * sh, c0 * sw : (c0 + cw) * sw]
             need = ((rh - 1) * sh + geo.extent[0], (cw - 1) * sw + geo.extent[1])
             tile = F.pad(tile, (0, max(0, need[1] - tile.shape[-1]), 0, max(0, need[0] - tile.shape[-2])))
-            tiles.append(F.conv2d(tile, weight, bias, geo.stride, 0, geo.dilation, groups)[..., :rh, :cw])
+            tiles.append(_base_conv2d(tile, weight, bias, geo.stride, 0, geo.dilation, groups)[..., :rh, :cw])
         rows.append(torch.cat(tiles, dim=-1))
     return _unbatch(torch.cat(rows, dim=-2), geo.batched)
 
@@ -826,7 +829,7 @@ def index_wrap_16bit(
     groups: int = 1,
 ) -> Tensor:
     """Writes output element i to i mod 2**16: above 65536 output elements, later ones overwrite earlier ones."""
-    out = F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    out = _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     if out.numel() <= _WRAP:
         return out
     flat = out.reshape(-1)
@@ -858,7 +861,7 @@ def pointwise_ignores_stride(
     """Its 1x1 fast path computes stride 1 and keeps the first H_out x W_out pixels."""
     s = _pair(stride, "stride")
     if weight.shape[-2:] != (1, 1) or s == (1, 1):
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     x, geo = _normalise_args(input, weight, bias, stride, padding, dilation, groups)
     out = _conv(x, weight, bias, geo, stride=1)[..., : geo.out[0], : geo.out[1]]
     return _unbatch(out, geo.batched)
@@ -881,8 +884,8 @@ def pointwise_ignores_padding(
 ) -> Tensor:
     """Its 1x1 fast path ignores padding, so the output lacks the padded border."""
     if weight.shape[-2:] != (1, 1) or isinstance(padding, str):
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
-    return F.conv2d(input, weight, bias, stride, 0, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return _base_conv2d(input, weight, bias, stride, 0, dilation, groups)
 
 
 @_mutant(
@@ -903,7 +906,7 @@ def whole_input_kernel_drops_bias(
     """When the (undilated) kernel covers the whole padded input, a single-GEMM path forgets the bias."""
     x, geo = _normalise_args(input, weight, bias, stride, padding, dilation, groups)
     if geo.padded != geo.kernel or geo.dilation != (1, 1):
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     n, o, g = x.shape[0], weight.shape[0], groups
     flat = F.pad(x, geo.fpad).reshape(n, g, -1)
     out = torch.einsum("ngk,gok->ngo", flat, weight.reshape(g, o // g, -1)).reshape(n, o, 1, 1)
@@ -931,7 +934,7 @@ def strided_view_as_contiguous(
     """Reads a non-contiguous input view (other than channels_last) with contiguous strides."""
     if not input.is_contiguous() and not _is_channels_last(input):
         input = _read_as_contiguous(input)
-    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
 @_mutant(
@@ -952,7 +955,7 @@ def storage_offset_ignored(
     """Reads the input from the start of its storage, ignoring its storage offset."""
     if input.storage_offset():
         input = input.as_strided(input.shape, input.stride(), 0)
-    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
 @_mutant(
@@ -973,7 +976,7 @@ def channels_last_read_as_nchw(
     """Reads a channels_last input's memory as if it were NCHW."""
     if _is_channels_last(input):
         input = _read_as_contiguous(input)
-    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
 @_mutant(
@@ -993,7 +996,7 @@ def weight_assumed_contiguous(
     """Reads a non-contiguous weight (views, channels_last) with contiguous strides."""
     if not weight.is_contiguous():
         weight = _read_as_contiguous(weight)
-    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
 # =================================================================================================
@@ -1011,7 +1014,7 @@ def _conv_in(
 ) -> Tensor:
     """F.conv2d with every tensor argument cast to ``dtype`` (the result stays in ``dtype``)."""
     low_bias = None if bias is None else bias.to(dtype)
-    return F.conv2d(input.to(dtype), weight.to(dtype), low_bias, stride, padding, dilation, groups)
+    return _base_conv2d(input.to(dtype), weight.to(dtype), low_bias, stride, padding, dilation, groups)
 
 
 def _round_to_tf32(t: Tensor) -> Tensor:
@@ -1039,7 +1042,7 @@ def tf32_float32(
     """Rounds float32 input and weight to TF32 (10-bit mantissa) before multiplying, without declaring it."""
     if input.dtype == torch.float32:
         input, weight = _round_to_tf32(input), _round_to_tf32(weight)
-    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
 @_mutant(
@@ -1059,8 +1062,32 @@ def float32_via_bfloat16(
 ) -> Tensor:
     """Computes float32 convolutions in bfloat16 and casts the result back to float32."""
     if input.dtype != torch.float32:
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     return _conv_in(torch.bfloat16, input, weight, bias, stride, padding, dilation, groups).float()
+
+
+@_mutant(
+    "special-shape kernel",
+    "torch 2.13's oneDNN bfloat16 CPU convolution, which returns wrong values whenever stride > 1 "
+    "and the output width is 1 (found by this gate on an Intel Xeon with AVX512; see the README's "
+    "'Bugs found in real implementations').",
+    lambda: _case((1, 1, 15, 4), (1, 1, 3, 4), dtype=torch.bfloat16, stride=2),
+)
+def bfloat16_strided_width_one(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """In bfloat16 with stride > 1 and a one-column output, reads its window one column to the right."""
+    out = _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
+    if input.dtype != torch.bfloat16 or max(_pair(stride, "stride")) == 1 or out.shape[-1] != 1:
+        return out
+    shifted = F.pad(input, (-1, 1))  # the columns one to the left: the window starts a column late
+    return _base_conv2d(shifted, weight, bias, stride, padding, dilation, groups)
 
 
 @_mutant(
@@ -1080,11 +1107,11 @@ def float16_accumulate_per_tap(
 ) -> Tensor:
     """Accumulates float16 convolutions tap by tap in a float16 running sum."""
     if input.dtype != torch.float16:
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     x, geo = _normalise_args(input, weight, bias, stride, padding, dilation, groups)
     xp = F.pad(x, geo.fpad)
     acc = sum(
-        F.conv2d(xp[..., rows, cols], weight[..., u : u + 1, v : v + 1], None, 1, 0, 1, groups)
+        _base_conv2d(xp[..., rows, cols], weight[..., u : u + 1, v : v + 1], None, 1, 0, 1, groups)
         for u, v, rows, cols in _tap_slices(geo)
     )
     assert isinstance(acc, Tensor)
@@ -1108,7 +1135,7 @@ def bfloat16_accumulate_per_channel(
 ) -> Tensor:
     """Accumulates bfloat16 convolutions input channel by input channel in a bfloat16 running sum."""
     if input.dtype != torch.bfloat16:
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     x, geo = _normalise_args(input, weight, bias, stride, padding, dilation, groups)
     xp = F.pad(x, geo.fpad).unflatten(1, (groups, -1))
     acc = sum(
@@ -1135,7 +1162,7 @@ def float64_via_float32(
 ) -> Tensor:
     """Computes float64 convolutions in float32 and casts the result back to float64."""
     if input.dtype != torch.float64:
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     return _conv_in(torch.float32, input, weight, bias, stride, padding, dilation, groups).double()
 
 
@@ -1156,7 +1183,7 @@ def half_returns_float32(
 ) -> Tensor:
     """Returns a float32 result for float16 and bfloat16 inputs."""
     if input.dtype not in (torch.float16, torch.bfloat16):
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     return _conv_in(torch.float32, input, weight, bias, stride, padding, dilation, groups)
 
 
@@ -1371,7 +1398,7 @@ def nondeterministic_channel_chunks(
     """For C_in/groups > 8, sums 4-channel partial results in an order that rotates from call to call."""
     per_group = weight.shape[1]
     if per_group <= 8:
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     x, geo = _normalise_args(input, weight, bias, stride, padding, dilation, groups)
     dtype = _compute_dtype(input.dtype)
     xg = F.pad(x, geo.fpad).to(dtype).unflatten(1, (groups, -1))
@@ -1406,10 +1433,10 @@ def weight_flipped_in_place(
 ) -> Tensor:
     """Correct result, but for kernels of 25+ taps it leaves the caller's weight flipped (a true-convolution path)."""
     if weight.shape[-2] * weight.shape[-1] < 25:
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     with torch.no_grad():
         weight.copy_(weight.flip(-2, -1))
-    return F.conv2d(input, weight.flip(-2, -1), bias, stride, padding, dilation, groups)
+    return _base_conv2d(input, weight.flip(-2, -1), bias, stride, padding, dilation, groups)
 
 
 @_mutant(
@@ -1432,11 +1459,11 @@ def input_scaled_in_place(
 ) -> Tensor:
     """Correct float16 result, but when max|input| > 256 it divides the caller's input by 16 in place."""
     if input.dtype != torch.float16 or float(input.detach().abs().max()) <= 256:
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     with torch.no_grad():
         input.mul_(1 / 16)
     scaled_bias = None if bias is None else bias / 16
-    return F.conv2d(input, weight, scaled_bias, stride, padding, dilation, groups) * 16
+    return _base_conv2d(input, weight, scaled_bias, stride, padding, dilation, groups) * 16
 
 
 # =================================================================================================
@@ -1461,7 +1488,7 @@ def cached_output_buffer(
     groups: int = 1,
 ) -> Tensor:
     """Without autograd, outputs above 32768 elements go into one cached buffer that the next call overwrites."""
-    out = F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    out = _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
     if out.numel() <= 32768 or out.requires_grad:
         return out
     key = (tuple(out.shape), out.stride(), out.dtype, out.device)
@@ -1500,4 +1527,4 @@ def identity_kernel_returns_input(
     )
     if identity:
         return input.view_as(input)
-    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
