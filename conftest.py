@@ -53,3 +53,17 @@ def _warm_torch() -> None:
     torch.set_num_threads(1)
     F.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2))
     torch.testing.assert_close(torch.ones(1), torch.ones(1))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that runs on CUDA with ``cuda``, so that ``pytest -m cuda`` selects exactly those.
+
+    A test runs on CUDA when one of its parameters is the device ``"cuda"`` (however it is
+    spelled in the parametrisation) or when it lives in ``tests/test_cuda.py``.
+    """
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec is not None else ()
+        on_cuda = any(str(v) == "cuda" or getattr(v, "type", None) == "cuda" for v in params)
+        if on_cuda or item.path.name == "test_cuda.py":
+            item.add_marker(pytest.mark.cuda)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import multiprocessing
@@ -99,11 +100,8 @@ def search(target_spec: str, kind: str, dtype: str, *, examples: int, seed: int 
     @given(pair=pairs)
     def run(pair: Any) -> None:
         prop, case = pair
-        with record_ratios() as ratios:
-            try:
-                prop.check(gate_target, case)
-            except (Violation, Unsupported):
-                pass
+        with record_ratios() as ratios, contextlib.suppress(Violation, Unsupported):
+            prop.check(gate_target, case)
         ratio = max(ratios, default=0.0)
         worst["n"] += 1
         target(ratio, label=prop.name)
@@ -164,7 +162,9 @@ def _table(rows: list[Worst], examples: int, seconds: float, workers: int) -> st
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--examples", type=int, default=300, help="targeted cases per implementation and dtype")
+    parser.add_argument(
+        "--examples", type=int, default=300, help="targeted cases per implementation and dtype"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--only", nargs="*", help="only these entry names")
@@ -180,7 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         for future in concurrent.futures.as_completed(futures):
             row = future.result()
             rows.append(row)
-            print(f"  {row.target:45s} {row.dtype:9s} {row.ratio:8.4f} {row.property}", file=sys.stderr, flush=True)
+            print(
+                f"  {row.target:45s} {row.dtype:9s} {row.ratio:8.4f} {row.property}",
+                file=sys.stderr,
+                flush=True,
+            )
     order = {spec: i for i, (spec, _, _) in enumerate(jobs)}
     rows.sort(key=lambda r: order[r.target])
     table = _table(rows, ns.examples, time.perf_counter() - start, ns.workers)

@@ -4,7 +4,13 @@ Registered through the ``pytest11`` entry point, so it is loaded in every pytest
 session where conv2d is installed; it therefore imports nothing heavy until
 ``--conv-impl`` is given. Each property on each device becomes one test item
 that runs the same search, with the same profile and seed, as
-``python -m conv2d verify``, so both reach the same verdict.
+``python -m conv2d verify``, so both reach the same verdict. Known failures follow
+the same policy as the CLI (:func:`conv2d.gate.known.apply_known`).
+
+Crash isolation: the items run in the pytest process; run them with
+``pytest-xdist`` (``-n auto``), whose crash handling reports a worker that a
+target killed ("worker 'gw0' crashed while running ...") and carries on with a
+fresh worker. ``python -m conv2d verify`` isolates each property itself.
 """
 
 from __future__ import annotations
@@ -39,7 +45,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--conv-profile", default="default", help="gate profile: quick, default or thorough")
     group.addoption("--conv-seed", type=int, default=0, help="seed of the search (default 0)")
-    group.addoption("--conv-timeout", type=float, default=30.0, help="seconds a single call may take")
+    group.addoption(
+        "--conv-timeout", type=float, default=None, help="seconds a single call may take (default 30)"
+    )
     group.addoption(
         "--conv-property",
         action="append",
@@ -65,7 +73,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     spec = config.getoption("--conv-impl")
     if not spec:
         return None
-    from conv2d.gate.report import environment
+    from conv2d.gate.environment import environment
 
     env = environment()
     return [
@@ -76,10 +84,10 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
 
 def _target(config: pytest.Config) -> Any:
-    from conv2d.gate.target import Target
+    from conv2d.gate.target import DEFAULT_TIMEOUT, Target
 
     spec = config.getoption("--conv-impl")
-    key = (spec, config.getoption("--conv-kind"), config.getoption("--conv-timeout"))
+    key = (spec, config.getoption("--conv-kind"), config.getoption("--conv-timeout") or DEFAULT_TIMEOUT)
     if key not in _TARGET_CACHE:
         _TARGET_CACHE[key] = Target.load(None if spec == "builtin" else spec, kind=key[1], timeout=key[2])
     return _TARGET_CACHE[key]
@@ -99,14 +107,13 @@ class ConvPropertyItem(pytest.Item):
 
     def runtest(self) -> None:
         from conv2d.gate.engine import run_property
-        from conv2d.gate.known import load_known
+        from conv2d.gate.known import apply_known, load_known
         from conv2d.gate.properties import PROPERTIES
 
         config = self.config
         skip = load_known(config.getoption("--conv-skips-file")).match(self.prop, self.device)
         if skip is not None:
             pytest.skip(f"{skip.source}: {skip.reason}")
-        known = load_known(config.getoption("--conv-xfails-file")).match(self.prop, self.device)
         target = _target(config)
         result = run_property(
             PROPERTIES[self.prop],
@@ -115,24 +122,23 @@ class ConvPropertyItem(pytest.Item):
             profile=config.getoption("--conv-profile"),
             seed_value=config.getoption("--conv-seed"),
         )
+        warnings: list[str] = []
+        result = apply_known(result, load_known(config.getoption("--conv-xfails-file")), warnings)
         if result.status in ("unsupported", "skipped"):
             pytest.skip(f"{result.status}: {result.note}")
-        if result.status == "fails":
-            assert result.failure is not None
-            if known is not None:
-                pytest.xfail(f"{known.source}: {known.reason}")
+        if result.status == "xfail":
+            pytest.xfail(result.note)
+        if result.status == "xpass":
+            raise ConvPropertyFailure(warnings[0] if warnings else result.note)
+        if result.failure is not None:
+            failure = result.failure
             raise ConvPropertyFailure(
-                f"{self.prop} fails on {self.device}: {result.law}\n"
-                f"case: {result.failure.case.describe()}\n{result.failure.message}\n"
-                f"reproduce:\n{result.failure.repro}\n"
-                + (f"Hypothesis: {result.failure.blob}\n" if result.failure.blob else "")
+                f"{self.prop} {result.status} on {self.device}: {result.law}\n"
+                f"case: {failure.case.describe()}\n{failure.message}\n"
+                f"reproduce:\n{failure.repro}\n" + (f"Hypothesis: {failure.blob}\n" if failure.blob else "")
             )
-        if result.status in ("error", "not run"):
+        if result.status != "holds":
             raise ConvPropertyFailure(f"{self.prop} on {self.device}: {result.status}: {result.note}")
-        if known is not None:
-            raise ConvPropertyFailure(
-                f"{self.prop} holds on {self.device} but is listed as a known failure at {known.source}; remove the entry"
-            )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ConvPropertyFailure):

@@ -21,12 +21,16 @@ from benchmarks.headroom import LIMIT, cells, search  # noqa: E402
 CELLS = cells()
 
 
-@pytest.mark.parametrize(("spec", "kind", "dtype"), CELLS, ids=[f"{s.split(':')[1]}-{d}" for s, _, d in CELLS])
+@pytest.mark.parametrize(
+    ("spec", "kind", "dtype"), CELLS, ids=[f"{s.split(':')[1]}-{d}" for s, _, d in CELLS]
+)
 def test_targeted_search_stays_within_half_the_bound(spec: str, kind: str, dtype: str) -> None:
     """Steered toward its largest error-to-bound ratio, a correct implementation stays at or below 0.5."""
     worst = search(spec, kind, dtype, examples=12)
     assert worst.examples == 12
-    assert worst.ratio <= LIMIT, f"{spec} in {dtype}: ratio {worst.ratio:.3g} on {worst.property}: {worst.case}"
+    assert worst.ratio <= LIMIT, (
+        f"{spec} in {dtype}: ratio {worst.ratio:.3g} on {worst.property}: {worst.case}"
+    )
 
 
 def test_the_search_measures_something() -> None:

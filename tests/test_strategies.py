@@ -53,7 +53,11 @@ def test_values_are_bounded_and_subnormal_free(case: ConvCase) -> None:
     if case.values == "dominant":
         weight = args.weight.double()
         finite = torch.finfo(case.torch_dtype).max
-        assert 0 < weight.abs().max() <= 2 * 2.0 ** ({"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}[case.dtype] + 1)
+        assert (
+            0
+            < weight.abs().max()
+            <= 2 * 2.0 ** ({"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}[case.dtype] + 1)
+        )
         assert weight.abs().max() < finite and args.input.double().abs().max() <= 2
         out = torch.nn.functional.conv2d(args.input.double(), weight, None, **args.params())
         assert out.abs().max() < finite

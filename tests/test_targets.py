@@ -60,8 +60,8 @@ def test_nan_output_fails() -> None:
     assert result.status == "fails" and "got nan" in result.failure.message
 
 
-def test_hanging_target_fails_and_later_properties_are_not_run() -> None:
-    """A call past the time limit fails the property; the target is then not called again."""
+def test_hanging_target_times_out_and_later_properties_are_not_run_in_process() -> None:
+    """A call past the time limit is a timeout (its own status, with the call's size); in-process, the target is not called again."""
 
     def slow(x, w, b=None, **params):
         time.sleep(3)
@@ -69,19 +69,69 @@ def test_hanging_target_fails_and_later_properties_are_not_run() -> None:
 
     target = Target(slow, "test:slow", timeout=0.2)
     result = run_property(PROPERTIES["output-shape"], target, profile="quick")
-    assert result.status == "fails" and "did not return within" in result.failure.message
+    assert result.status == "timeout" and "did not return within the 0.2 s time limit" in result.note
+    assert "input elements" in result.note and result.failure is not None
     after = run_property(PROPERTIES["matches-reference"], target, profile="quick")
-    assert after.status == "not run" and "hung" in after.note
+    assert after.status == "not run" and "did not return" in after.note
 
 
-def test_not_implemented_everywhere_is_unsupported() -> None:
-    """A target that declines every case is reported unsupported, not failing."""
+def test_not_implemented_everywhere_is_not_verified() -> None:
+    """A target that declines every case is 'not verified' (failing the run), with the reason."""
 
     def decline(*args, **kwargs):
         raise NotImplementedError("only on Tuesdays")
 
     result = _verdict(decline)
-    assert result.status == "unsupported" and "only on Tuesdays" in next(iter(result.unsupported))
+    assert result.status == "not verified" and "only on Tuesdays" in result.note
+    assert "only on Tuesdays" in next(iter(result.unsupported))
+
+
+def test_not_implemented_from_a_torch_operator_is_a_failure() -> None:
+    """NotImplementedError raised by a torch operator inside the target is a failure, not a decline."""
+
+    def broken(x, w, b=None, **params):
+        y = F.conv2d(x, w, b, **params)
+        return y ^ y
+
+    result = _verdict(broken, "output-shape")
+    assert result.status == "fails" and result.failure is not None
+    assert "NotImplementedError from inside a torch operator" in result.failure.message
+
+
+def test_not_implemented_only_with_a_bias_fails_on_that_case() -> None:
+    """A torch NotImplementedError only on the bias path fails on a case with a bias."""
+
+    def broken_bias(x, w, b=None, **params):
+        y = F.conv2d(x, w, None, **params)
+        return y if b is None else y & b.view(-1, 1, 1)
+
+    result = _verdict(broken_bias)
+    assert result.status == "fails" and result.failure is not None and result.failure.case.bias
+
+
+def test_a_huge_exception_message_is_cut() -> None:
+    """A 5 MB exception message is cut to a bounded length that says how much was cut."""
+
+    def loud(*args, **kwargs):
+        raise RuntimeError("x" * 5_000_000)
+
+    result = _verdict(loud, "output-shape")
+    assert result.failure is not None and len(result.failure.message) < 3000
+    assert "more characters cut, 5000000 in all" in result.failure.message
+
+
+def test_declines_name_what_the_declined_cases_shared() -> None:
+    """Declining every case with a bias is reported with its count and 'with a bias' as the common feature."""
+
+    def no_bias(x, w, b=None, **params):
+        if b is not None:
+            raise NotImplementedError("no bias")
+        return F.conv2d(x, w, None, **params)
+
+    result = _verdict(no_bias)
+    assert result.status == "holds" and result.unsupported
+    reason = next(iter(result.unsupported))
+    assert "with a bias" in result.declined[reason] and "e.g. input" in result.declined[reason]
 
 
 def test_partly_unsupported_is_counted_not_hidden() -> None:
@@ -144,3 +194,44 @@ def test_unknown_capability_is_named() -> None:
     """Declaring an unknown capability names it and lists the known ones."""
     with pytest.raises(ValueError, match="unknown capability 'dtype'"):
         declare(dtype="float32")
+
+
+def test_slow_target_is_incomplete_not_failing() -> None:
+    """A slow but correct target that reaches the time guard is 'incomplete' with the count checked, never 'fails'."""
+    from conv2d.gate.engine import GateProfile
+
+    def slow(x, w, b=None, **params):
+        time.sleep(0.05)
+        return F.conv2d(x, w, b, **params)
+
+    tight = GateProfile("tight", 1.0, 0.5, 50, 5.0, "a half-second guard")
+    result = run_property(PROPERTIES["matches-reference"], Target(slow, "test:slow"), profile=tight)
+    assert result.status == "incomplete" and "time guard" in result.note
+    assert 0 < result.examples < 150 and result.failure is None
+
+
+def test_declared_max_elements_bounds_the_search() -> None:
+    """A target declaring max_elements is never called on a larger input, and large-input becomes unsupported."""
+    seen: list[int] = []
+
+    @declare(max_elements=2000)
+    def small_only(x, w, b=None, **params):
+        seen.append(x.numel())
+        return F.conv2d(x, w, b, **params)
+
+    assert _verdict(small_only).status == "holds" and seen and max(seen) <= 2000
+    assert _verdict(small_only, "large-input").status == "unsupported"
+
+
+def test_repro_of_a_dotted_attribute_imports_its_first_segment_then_resolves_it() -> None:
+    """A target 'pkg.mod:Class.method' gets a repro that imports Class and takes .method, and it runs."""
+    from conv2d.gate.case import ConvCase
+    from conv2d.gate.engine import repro_snippet
+
+    target = Target.load("torch:nn.functional.conv2d")
+    case = ConvCase(batch=1, in_channels=2, out_channels=3, height=4, width=5, kernel=(2, 2))
+    snippet = repro_snippet(target, PROPERTIES["matches-reference"], case)
+    assert "from torch import nn\nfn = nn.functional.conv2d" in snippet
+    scope: dict = {}
+    exec(snippet, scope)
+    assert tuple(scope["out"].shape) == (1, 3, 3, 4)

@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from hypothesis import assume, given
 
+from conv2d.gate import PROPERTIES, Target, run_property
 from conv2d.gate.case import ConvCase
+from conv2d.gate.properties import _transformed
 from conv2d.gate.reference import reference
 from conv2d.gate.strategies import conv_cases
-from conv2d.gate import PROPERTIES, Target, run_property
-from conv2d.gate.properties import _transformed
 from conv2d.gate.tolerance import HEADROOM, bound, judge, precision_for, transform_factor, weaker_models
 from conv2d.gate.upstream import affecting
 from conv2d.zoo import by_name
@@ -164,7 +164,9 @@ def test_transform_factor_follows_the_stated_analysis() -> None:
 def test_weaker_models_cover_each_dtype() -> None:
     """TF32 and bfloat16 inputs for float32, in-dtype accumulation for half dtypes, float32 for float64."""
     names = {d: [m.name for m in weaker_models(d)] for d in (torch.float32, torch.float16, torch.float64)}
-    assert any("TF32" in n for n in names[torch.float32]) and any("bfloat16" in n for n in names[torch.float32])
+    assert any("TF32" in n for n in names[torch.float32]) and any(
+        "bfloat16" in n for n in names[torch.float32]
+    )
     assert names[torch.float16] == ["accumulation in float16"]
     assert names[torch.float64] == ["a float32 computation"]
     assert weaker_models(torch.float16, backward=True) == []

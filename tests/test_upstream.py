@@ -32,7 +32,9 @@ def test_every_bug_names_its_reproducer_and_command() -> None:
 def test_region_predicates_select_their_configurations() -> None:
     """The bfloat16 bug's region is stride > 1 with a one-column output in bfloat16, and nothing else."""
     bug = next(b for b in BUGS if b.name == BF16)
-    inside = ConvCase(batch=1, in_channels=1, out_channels=1, height=15, width=4, kernel=(3, 4), stride=2, dtype="bfloat16")
+    inside = ConvCase(
+        batch=1, in_channels=1, out_channels=1, height=15, width=4, kernel=(3, 4), stride=2, dtype="bfloat16"
+    )
     assert inside.out_spatial[1] == 1 and bug.affects(inside)
     assert not bug.affects(inside.replace(dtype="float16"))
     assert not bug.affects(inside.replace(stride=1, width=4))
@@ -53,7 +55,9 @@ def test_the_gate_catches_the_real_bfloat16_bug_where_present() -> None:
     """On a host whose torch has the bfloat16 bug, verifying F.conv2d fails on a bfloat16 case in its region."""
     if not present(BF16):
         pytest.skip("this host's torch computes bfloat16 with stride > 1 and output width 1 correctly")
-    result = run_property(PROPERTIES["matches-reference"], Target(declare(dtypes=("bfloat16",))(_wrapped()), "F.conv2d"))
+    result = run_property(
+        PROPERTIES["matches-reference"], Target(declare(dtypes=("bfloat16",))(_wrapped()), "F.conv2d")
+    )
     assert result.status == "fails" and result.failure is not None
     assert next(b for b in BUGS if b.name == BF16).affects(result.failure.case)
 
@@ -68,10 +72,18 @@ def _wrapped():
 def _case_of(input: torch.Tensor, weight: torch.Tensor, stride, padding, dilation, groups) -> ConvCase:
     """The case a call describes, as far as the upstream regions need it."""
     batched = input.dim() == 4
-    layout = "channels_last" if batched and input.is_contiguous(memory_format=torch.channels_last) and not input.is_contiguous() else "contiguous"
+    layout = (
+        "channels_last"
+        if batched and input.is_contiguous(memory_format=torch.channels_last) and not input.is_contiguous()
+        else "contiguous"
+    )
     if not batched and input.dim() == 3 and input.stride()[0] == 1 and input.shape[0] > 1:
         layout = "channels_last"
-    wlayout = "channels_last" if weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous() else "contiguous"
+    wlayout = (
+        "channels_last"
+        if weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+        else "contiguous"
+    )
     return ConvCase(
         batch=input.shape[0] if batched else None,
         in_channels=input.shape[-3],
@@ -102,7 +114,11 @@ def test_case_of_recovers_the_output_size() -> None:
     """The wrapper's case reconstruction gives F.conv2d's output size (so the regions it tests are the right ones)."""
     x, w = torch.zeros(2, 3, 15, 4), torch.zeros(6, 3, 3, 4)
     case = _case_of(x, w, 2, 1, 1, 1)
-    assert case.out_spatial == output_size((15, 4), (3, 4), 2, 1, 1) == tuple(F.conv2d(x, w, stride=2, padding=1).shape[-2:])
+    assert (
+        case.out_spatial
+        == output_size((15, 4), (3, 4), 2, 1, 1)
+        == tuple(F.conv2d(x, w, stride=2, padding=1).shape[-2:])
+    )
 
 
 def test_f_conv2d_passes_outside_the_known_bad_regions() -> None:

@@ -94,6 +94,9 @@ class Capabilities:
         accumulation: ``"float32"`` (F.conv2d's contract: float16 and bfloat16 are
             accumulated in float32 and rounded once) or ``"dtype"`` (accumulated in
             the input dtype itself); the target is judged at the declared precision.
+        max_elements: the largest input (in elements) the target wants to be called on;
+            the search stays below it (``None``: no limit). A slow target declares it
+            instead of timing out on large cases.
     """
 
     dtypes: tuple[torch.dtype, ...] = ALL_DTYPES
@@ -109,6 +112,7 @@ class Capabilities:
     deterministic: bool = True
     tf32: bool = False
     accumulation: str = "float32"
+    max_elements: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtypes", tuple(_as_dtype(d) for d in self.dtypes))
@@ -119,6 +123,14 @@ class Capabilities:
             raise ValueError(
                 f"accumulation={self.accumulation!r}; expected one of {ACCUMULATIONS} "
                 "('float32': F.conv2d's float32 accumulation, 'dtype': accumulated in the input dtype)"
+            )
+        if self.max_elements is not None and (
+            isinstance(self.max_elements, bool)
+            or not isinstance(self.max_elements, int)
+            or self.max_elements < 1
+        ):
+            raise ValueError(
+                f"max_elements={self.max_elements!r}; expected a positive int or None (no limit)"
             )
         if "contiguous" not in self.layouts:
             raise ValueError("layouts must include 'contiguous'")

@@ -1,7 +1,8 @@
 """``python -m conv2d verify``: the gate's command line.
 
 Exit codes: 0 every property holds (unsupported, skipped and known failures
-allowed), 1 some property fails, 2 a usage, loading or internal error.
+allowed), 1 some property fails, crashes, times out, is incomplete or not
+verified, 2 a usage, loading or internal error.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ USAGE_ERROR = 2
 
 def _parser() -> argparse.ArgumentParser:
     from conv2d.gate.engine import PROFILES
+    from conv2d.gate.target import DEFAULT_TIMEOUT
 
     parser = argparse.ArgumentParser(
         prog="python -m conv2d",
@@ -78,9 +80,20 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--timeout",
         type=float,
-        default=30.0,
+        default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
-        help="time one call of the target may take before it counts as hung (default 30)",
+        help=f"time one call of the target may take before it is reported as a timeout (default {DEFAULT_TIMEOUT:g})",
+    )
+    verify.add_argument(
+        "--accept-incomplete",
+        action="store_true",
+        help="let a property stopped by its time guard (status incomplete) pass the run",
+    )
+    verify.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the target in this process instead of crash-isolating worker processes (faster to debug; "
+        "a crash of the target then ends the gate too)",
     )
     verify.add_argument(
         "-n",
@@ -163,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         xfails=xfails,
         skips=skips,
         workers=ns.workers,
+        isolate=not ns.in_process,
+        accept_incomplete=ns.accept_incomplete,
         on_result=progress,
     )
     print(render_text(report))
@@ -172,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(ns.markdown, "a", encoding="utf-8") as out:
             out.write(render_markdown(report))
     code = report.exit_code
-    if target.hung:  # a hung call still runs in a daemon thread: leave without waiting for it
+    if target.hung:  # in-process only: a hung call still runs in a daemon thread; leave without waiting
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

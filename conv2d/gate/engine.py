@@ -14,7 +14,7 @@ import dataclasses
 import re
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import torch
@@ -23,38 +23,67 @@ from hypothesis.errors import Flaky, HypothesisException
 
 from conv2d.gate.case import ConvCase
 from conv2d.gate.properties import PROPERTIES, Property
+from conv2d.gate.reference import GateError
 from conv2d.gate.strategies import conv_cases, corr2d_cases
-from conv2d.gate.target import Target, Unsupported, Violation
+from conv2d.gate.target import CallTimeout, Target, Unsupported, Violation
 
 __all__ = [
+    "FAILING",
     "PROFILES",
     "Failure",
     "GateProfile",
     "PropertyResult",
     "Status",
+    "cause_of",
     "cuda_available",
+    "describe_declined",
     "properties_for",
     "repro_snippet",
     "run_property",
 ]
 
-Status = Literal["holds", "fails", "unsupported", "skipped", "not run", "error", "xfail", "xpass"]
+Status = Literal[
+    "holds",
+    "fails",
+    "crashed",
+    "timeout",
+    "incomplete",
+    "not verified",
+    "unsupported",
+    "skipped",
+    "not run",
+    "error",
+    "xfail",
+    "xpass",
+]
+#: The statuses that fail a run. ``error`` is the gate's own fault (exit code 2), the rest the target's (1).
+FAILING: frozenset[str] = frozenset(
+    {"fails", "crashed", "timeout", "incomplete", "not verified", "not run", "error"}
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class GateProfile:
     """How hard the gate searches.
 
+    The number of cases comes from the profile and the seed alone, so the same seed
+    gives the same verdict on any machine and under any load. The time budgets are
+    guards against runaway targets only: reaching one gives the explicit status
+    ``incomplete``, never a silent "holds".
+
     Attributes:
         name: the profile's name.
         scale: multiplies each property's example count.
-        budget: seconds of search per property before it stops drawing new cases.
-        shrink_budget: further seconds allowed for shrinking a counterexample.
+        budget: seconds of search per property before it is reported ``incomplete``.
+        shrink_limit: calls allowed for shrinking a counterexample (a count, so shrinking
+            reaches the same case on any machine).
+        shrink_budget: further seconds allowed for shrinking (a guard; reaching it is noted).
     """
 
     name: str
     scale: float
     budget: float
+    shrink_limit: int
     shrink_budget: float
     description: str
 
@@ -62,21 +91,27 @@ class GateProfile:
 PROFILES: dict[str, GateProfile] = {
     p.name: p
     for p in (
-        GateProfile("quick", 0.25, 5.0, 10.0, "a smoke test: a quarter of the cases"),
-        GateProfile("default", 1.0, 20.0, 30.0, "the verdict: every property at its full case count"),
-        GateProfile("thorough", 10.0, 600.0, 120.0, "a hunt: ten times the cases, for nightly runs"),
+        GateProfile("quick", 0.25, 120.0, 100, 60.0, "a smoke test: a quarter of the cases"),
+        GateProfile("default", 1.0, 300.0, 300, 120.0, "the verdict: every property at its full case count"),
+        GateProfile("thorough", 10.0, 3600.0, 1000, 600.0, "a hunt: ten times the cases, for nightly runs"),
     )
 }
 
 
 @dataclasses.dataclass(frozen=True)
 class Failure:
-    """The smallest counterexample found for a property."""
+    """The smallest counterexample found for a property.
+
+    ``cause`` names a misbehaviour that is not a law's violation — an exception the
+    target raised, a crash, a time-out — so that one cause taking down several
+    properties is reported once.
+    """
 
     case: ConvCase
     message: str
     repro: str
     blob: str | None
+    cause: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +120,8 @@ class PropertyResult:
 
     ``examples`` counts the cases on which the law held (for a failing property,
     those checked before and while shrinking); ``unsupported`` counts declined
-    cases by the reason the target gave.
+    cases by the reason the target gave, and ``declined`` describes them: the
+    first declined case and what every declined case had in common.
     """
 
     property: str
@@ -97,6 +133,7 @@ class PropertyResult:
     seconds: float = 0.0
     note: str = ""
     failure: Failure | None = None
+    declined: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def with_status(self, status: Status, note: str) -> PropertyResult:
         return dataclasses.replace(self, status=status, note=note)
@@ -122,6 +159,12 @@ def properties_for(kind: str, names: Iterable[str] | None = None) -> list[Proper
 def repro_snippet(target: Target, prop: Property, case: ConvCase) -> str:
     """Runnable Python that replays the counterexample: the call by hand, then the gate's check."""
     module, _, attribute = target.name.partition(":")
+    first, dot, _rest = attribute.partition(".")
+    imports = (
+        [f"from {module} import {first} as fn"]
+        if not dot
+        else [f"from {module} import {first}", f"fn = {attribute}"]
+    )
     call = (
         "fn(args.input, args.weight)"
         if target.kind == "corr2d"
@@ -131,7 +174,7 @@ def repro_snippet(target: Target, prop: Property, case: ConvCase) -> str:
         [
             "import torch",
             "from conv2d.gate import PROPERTIES, ConvCase, Target",
-            f"from {module} import {attribute.split('.')[0]} as fn",
+            *imports,
             f"case = {case.to_code()}",
             "args = case.materialize()  # the exact tensors: shapes, dtype, layout, values",
             f"out = {call}",
@@ -139,6 +182,40 @@ def repro_snippet(target: Target, prop: Property, case: ConvCase) -> str:
             f"PROPERTIES[{prop.name!r}].check(target, case)  # raises Violation with the message above",
         ]
     )
+
+
+_RAISED = re.compile(
+    r"^(?:the call|backward|corr2d\(X, K\)) raised (NotImplementedError from inside a torch operator it called|[\w.]+): (.*)",
+    re.S,
+)
+
+
+def cause_of(message: str) -> str | None:
+    """The exception a failure message reports the target raised (``"raised ValueError: ..."``), if any."""
+    found = _RAISED.match(message)
+    if found is None:
+        return None
+    return f"raised {found.group(1)}: {found.group(2).splitlines()[0][:300]}"
+
+
+def describe_declined(cases: list[ConvCase]) -> str:
+    """The first declined case, and the features every declined case shared (a silently dropped region)."""
+    features: list[tuple[str, Callable[[ConvCase], bool]]] = [
+        ("with a bias", lambda c: c.bias),
+        ("without a bias", lambda c: not c.bias),
+        ("grouped", lambda c: c.groups > 1),
+        ("unbatched", lambda c: c.batch is None),
+        ("strided", lambda c: c.stride not in (1, (1, 1))),
+        ("dilated", lambda c: c.dilation not in (1, (1, 1))),
+        *((f"in {d}", (lambda c, d=d: c.dtype == d)) for d in ("float64", "float32", "float16", "bfloat16")),
+        *(
+            (f"with {x} input", (lambda c, x=x: c.input_layout == x))
+            for x in ("channels_last", "strided", "transposed", "offset")
+        ),
+    ]
+    common = [name for name, has in features if all(has(c) for c in cases)]
+    shared = f"every one {', '.join(common)}; " if common and len(cases) > 1 else ""
+    return f"{shared}e.g. {cases[0].describe()}"
 
 
 _BLOB = re.compile(r"@reproduce_failure\([^)]*\)")
@@ -173,13 +250,19 @@ def run_property(
     device: str = "cpu",
     profile: GateProfile | str = "default",
     seed_value: int = 0,
+    on_case: Callable[[ConvCase], None] | None = None,
 ) -> PropertyResult:
-    """Search for a counterexample to ``prop`` on ``target`` and return the verdict."""
+    """Search for a counterexample to ``prop`` on ``target`` and return the verdict.
+
+    Args:
+        on_case: called with each case before it is checked (the crash-isolating
+            runner uses it to know which case a crash happened on).
+    """
     profile = PROFILES[profile] if isinstance(profile, str) else profile
     base = PropertyResult(prop.name, prop.law, device, "holds")
     caps = target.capabilities
     if target.hung:
-        return base.with_status("not run", f"the target hung earlier: {target.hung}")
+        return base.with_status("not run", f"an earlier call did not return: {target.hung}")
     declined = prop.unsupported_by(caps)
     if declined:
         return base.with_status("unsupported", declined)
@@ -187,30 +270,56 @@ def run_property(
         return base.with_status("unsupported", f"declared devices are {list(caps.devices)}")
     if device == "cuda" and not cuda_available():
         return base.with_status("skipped", "no CUDA device is available")
-    if prop.name == "device-parity" and not (device == "cuda" and cuda_available()):
+    if prop.devices and not (device == "cuda" and cuda_available()):
         return base.with_status("skipped", "needs a CUDA device beside the CPU")
 
     make = corr2d_cases if target.kind == "corr2d" else conv_cases
     strategy = make(caps, device=device, require=prop.require)
     examples = round(prop.examples * profile.scale)
-    state: dict[str, Any] = {"run": 0, "case": None, "message": None, "budget": False}
+    state: dict[str, Any] = {
+        "run": 0,
+        "case": None,
+        "message": None,
+        "incomplete": False,
+        "shrinks": 0,
+        "shrink_cut": "",
+        "timeout": None,
+    }
     unsupported: collections.Counter[str] = collections.Counter()
+    declined_cases: dict[str, list[ConvCase]] = {}
     start = time.perf_counter()
 
     @_hypothesis_settings(examples)
     @seed(seed_value)
     @given(case=strategy)
     def search(case: ConvCase) -> None:
+        if state["timeout"] is not None:
+            return
         elapsed = time.perf_counter() - start
         if state["case"] is None and elapsed > profile.budget:
-            state["budget"] = True
+            state["incomplete"] = True
             return
-        if state["case"] is not None and elapsed > profile.budget + profile.shrink_budget:
-            return
+        if state["case"] is not None and case != state["case"]:
+            state["shrinks"] += 1
+            if state["shrinks"] > profile.shrink_limit:
+                state["shrink_cut"] = (
+                    state["shrink_cut"] or f"shrinking stopped after {profile.shrink_limit} steps"
+                )
+                return
+            if elapsed > profile.budget + profile.shrink_budget:
+                state["shrink_cut"] = f"shrinking stopped by its {profile.shrink_budget:g} s time guard"
+                return
+        if on_case is not None:
+            on_case(case)
         try:
             prop.check(target, case)
         except Unsupported as exc:
-            unsupported[str(exc)] += 1
+            reason = str(exc)
+            unsupported[reason] += 1
+            declined_cases.setdefault(reason, []).append(case)
+            return
+        except CallTimeout as exc:
+            state["timeout"] = (case, str(exc))
             return
         except Violation as exc:
             state["case"], state["message"] = case, str(exc)
@@ -232,17 +341,18 @@ def run_property(
                 message=state["message"],
                 repro=repro_snippet(target, prop, state["case"]),
                 blob=_blob(exc),
+                cause=cause_of(state["message"]),
             )
+            note = state["shrink_cut"]
+    except GateError as exc:
+        status, note = "error", f"the gate cannot judge a case: {exc}"
     except HypothesisException as exc:
         status, note = "error", f"Hypothesis stopped the search: {type(exc).__name__}: {exc}"
     except Exception:  # a defect in the gate itself: report it, never hide it
         status, note = "error", "the gate itself raised:\n" + traceback.format_exc(limit=6)
     seconds = time.perf_counter() - start
     if status == "holds":
-        if state["run"] == 0 and unsupported:
-            status, note = "unsupported", "the target raised NotImplementedError on every case"
-        elif state["budget"]:
-            note = f"time budget of {profile.budget:g} s reached after {state['run']} cases"
+        status, note, failure = _unfinished(prop, target, state, unsupported, examples, profile)
     return PropertyResult(
         property=prop.name,
         law=prop.law,
@@ -253,4 +363,34 @@ def run_property(
         seconds=seconds,
         note=note,
         failure=failure,
+        declined={reason: describe_declined(cases) for reason, cases in declined_cases.items()},
     )
+
+
+def _unfinished(
+    prop: Property,
+    target: Target,
+    state: dict[str, Any],
+    unsupported: collections.Counter[str],
+    examples: int,
+    profile: GateProfile,
+) -> tuple[Status, str, Failure | None]:
+    """The status of a search in which no law broke: holds, or why it did not check everything."""
+    if state["timeout"] is not None:
+        case, message = state["timeout"]
+        size = case.materialize().input.numel()
+        note = f"{message} on a case with {size} input elements, after {state['run']} cases held"
+        failure = Failure(case, note, repro_snippet(target, prop, case), None, cause="timeout")
+        return "timeout", note, failure
+    if state["run"] == 0:
+        if unsupported:
+            reasons = "; ".join(f"{n} x {r}" for r, n in unsupported.items())
+            return "not verified", f"no case was checked: the target declined every one ({reasons})", None
+        return "not verified", "no case was checked", None
+    if state["incomplete"]:
+        return (
+            "incomplete",
+            f"checked {state['run']} of {examples} cases before the {profile.budget:g} s time guard",
+            None,
+        )
+    return "holds", "", None

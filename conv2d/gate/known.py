@@ -17,9 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["KnownEntry", "KnownList", "load_known"]
+if TYPE_CHECKING:
+    from conv2d.gate.engine import PropertyResult
+
+__all__ = ["KnownEntry", "KnownList", "apply_known", "load_known", "stale_entries"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,3 +74,38 @@ def load_known(path: str | Path | None) -> KnownList:
             raise ValueError(f"{path}:{number}: pattern {pattern!r} contains a space; one pattern per line")
         entries.append(KnownEntry(pattern, reason, f"{path}:{number}"))
     return KnownList(entries)
+
+
+def apply_known(result: PropertyResult, xfails: KnownList, warnings: list[str]) -> PropertyResult:
+    """The one policy for known failures, shared by the CLI and the pytest plugin.
+
+    A listed property that fails becomes ``xfail``; one that holds becomes ``xpass``
+    with a warning to remove the entry. Every other status is left as it is.
+    """
+    entry = xfails.match(result.property, result.device)
+    if entry is None:
+        return result
+    if result.status == "fails":
+        return dataclasses.replace(
+            result, status="xfail", note=f"known failure ({entry.source}): {entry.reason}"
+        )
+    if result.status == "holds":
+        warnings.append(
+            f"{result.property}[{result.device}] holds but is listed as a known failure at {entry.source}; "
+            "remove the entry"
+        )
+        return dataclasses.replace(
+            result, status="xpass", note=f"listed as a known failure at {entry.source}, but holds"
+        )
+    return result
+
+
+def stale_entries(lists: Iterable[KnownList], catalogue: Iterable[tuple[str, str]]) -> list[str]:
+    """Warnings for entries of known-failures or skips files that match no (property, device) of the catalogue."""
+    pairs = list(catalogue)
+    return [
+        f"stale entry {entry.pattern!r} at {entry.source}: it matches no property of the catalogue"
+        for known in lists
+        for entry in known.entries
+        if not any(entry.matches(name, device) for name, device in pairs)
+    ]

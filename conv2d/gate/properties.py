@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -45,7 +46,9 @@ class Property:
         kinds: target kinds it applies to.
         require: constraints on the cases it is checked on (see ``strategies.REQUIREMENTS``).
         examples: cases drawn under the default profile.
-        needs: capability fields that must be declared True for the law to apply.
+        needs: capability fields that must be declared (true, or non-empty) for the law to apply.
+        devices: devices the law needs all of at once (``("cpu", "cuda")`` for a parity law).
+        layouts: whether the law needs a layout other than contiguous.
     """
 
     name: str
@@ -54,6 +57,8 @@ class Property:
     require: frozenset[str]
     examples: int
     needs: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    layouts: bool = False
 
     @property
     def law(self) -> str:
@@ -62,18 +67,16 @@ class Property:
 
     def unsupported_by(self, caps: Capabilities) -> str | None:
         """Why the declared capabilities rule this property out, or None."""
+        if self.devices and not set(self.devices) <= set(caps.devices):
+            return f"declared devices {list(caps.devices)} do not include all of {list(self.devices)}"
+        if self.layouts and set(caps.layouts) == {"contiguous"}:
+            return "declared layouts are contiguous only"
+        if "large" in self.require and caps.max_elements is not None and caps.max_elements < 2**16:
+            return f"declared max_elements={caps.max_elements}, below the 2**16 elements this law needs"
         for field in self.needs:
-            if field == "cuda+cpu":
-                if not {"cpu", "cuda"} <= set(caps.devices):
-                    return "declared devices do not include both cpu and cuda"
-            elif field == "non-contiguous":
-                if set(caps.layouts) == {"contiguous"}:
-                    return "declared layouts are contiguous only"
-            elif field == "padding":
-                if not caps.padding:
-                    return "declared padding forms are zero padding only"
-            elif not getattr(caps, field):
-                return f"declared {field}=False"
+            value = getattr(caps, field)
+            if not value:
+                return f"declared {field}={value!r}"
         return None
 
 
@@ -87,9 +90,13 @@ def _law(
     require: Sequence[str] = (),
     examples: int = 40,
     needs: Sequence[str] = (),
+    devices: Sequence[str] = (),
+    layouts: bool = False,
 ) -> Callable[[Check], Check]:
     def add(check: Check) -> Check:
-        PROPERTIES[name] = Property(name, check, tuple(kinds), frozenset(require), examples, tuple(needs))
+        PROPERTIES[name] = Property(
+            name, check, tuple(kinds), frozenset(require), examples, tuple(needs), tuple(devices), layouts
+        )
         return check
 
     return add
@@ -109,9 +116,7 @@ def _transformed(case: ConvCase) -> int:
 def _precision(target: Target, case: ConvCase, *, backward: bool = False) -> Precision:
     """The precision the target is held to: F.conv2d's contract, narrowed by what it declared."""
     caps = target.capabilities
-    return precision_for(
-        case.torch_dtype, tf32=caps.tf32, backward=backward, accumulation=caps.accumulation
-    )
+    return precision_for(case.torch_dtype, tf32=caps.tf32, backward=backward, accumulation=caps.accumulation)
 
 
 Allowed = Callable[[Precision], torch.Tensor]
@@ -138,7 +143,12 @@ def _bound_of(
 
 
 def _fit_line(
-    actual: torch.Tensor, expected: torch.Tensor, allowed: Allowed, case: ConvCase, contract: Precision, backward: bool
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    allowed: Allowed,
+    case: ConvCase,
+    contract: Precision,
+    backward: bool,
 ) -> str:
     """One line naming the weaker precision model the errors fit, or ``""`` when none does."""
     for model in weaker_models(case.torch_dtype, backward=backward):
@@ -316,6 +326,7 @@ def _linear_combination(target: Target, case: ConvCase, vary: str) -> None:
     rounding = _f64(mixed) - (a * _f64(first) + b * _f64(second))
     correction = reference(args.replace(**{vary: rounding})).value
     expected = a * _f64(y1) + b * _f64(y2) + correction
+
     def allowed(p: Precision) -> torch.Tensor:
         return (
             _bound_of(target, case, exact_mixed, precision=p)
@@ -373,6 +384,7 @@ def bias_superposition(target: Target, case: ConvCase) -> None:
     without = _call_checked(target, case, args.replace(bias=None), "output without bias")
     exact_with, exact_without = reference(args), reference(args.replace(bias=None))
     expected = _f64(without) + _f64(args.bias)[:, None, None]
+
     def allowed(p: Precision) -> torch.Tensor:
         return _bound_of(target, case, exact_with, precision=p) + _bound_of(
             target, case, exact_without, precision=p
@@ -499,7 +511,9 @@ def dilation_zero_insert(target: Target, case: ConvCase) -> None:
     exact, exact_wide = reference(args), reference(args.replace(weight=wide, dilation=1))
 
     def allowed(p: Precision) -> torch.Tensor:
-        return _bound_of(target, case, exact, precision=p) + _bound_of(target, wide_case, exact_wide, precision=p)
+        return _bound_of(target, case, exact, precision=p) + _bound_of(
+            target, wide_case, exact_wide, precision=p
+        )
 
     what = f"dilation={case.dilation!r} vs zero-inserted kernel"
     _within(out, _f64(plain), allowed, what, target=target, case=case)
@@ -611,6 +625,10 @@ def _grad_reductions(case: ConvCase) -> tuple[int, int, int]:
     return (case.out_channels // case.groups) * case.kernel[0] * case.kernel[1], per_plane, per_plane
 
 
+def _grad_bound(target: Target, case: ConvCase, exact: Exact, reduction: int, precision: Precision) -> torch.Tensor:
+    return _bound_of(target, case, exact, reduction=reduction, precision=precision)
+
+
 @_law("gradients", require=(), examples=40, needs=("autograd",))
 def gradients(target: Target, case: ConvCase) -> None:
     """Input, weight and bias gradients are within their rounding bounds of the exact float64 gradients."""
@@ -624,7 +642,7 @@ def gradients(target: Target, case: ConvCase) -> None:
         _within(
             grad,
             ex.value,
-            lambda p, ex=ex, k=k: _bound_of(target, case, ex, reduction=k, precision=p),
+            functools.partial(_grad_bound, target, case, ex, k),
             f"{name}.grad vs float64 reference gradient",
             target=target,
             case=case,
@@ -671,7 +689,7 @@ def adjoint(target: Target, case: ConvCase) -> None:
             )
 
 
-@_law("layout-invariance", examples=40, needs=("non-contiguous",))
+@_law("layout-invariance", examples=40, layouts=True)
 def layout_invariance(target: Target, case: ConvCase) -> None:
     """The result does not depend on memory layout: channels_last, strided views and offsets give the contiguous result."""
     if case.input_layout == case.weight_layout == "contiguous":
@@ -748,7 +766,7 @@ def determinism(target: Target, case: ConvCase) -> None:
             )
 
 
-@_law("device-parity", examples=20, needs=("cuda+cpu",))
+@_law("device-parity", examples=20, devices=("cpu", "cuda"))
 def device_parity(target: Target, case: ConvCase) -> None:
     """CUDA and CPU results agree: each is within its bound of the exact result, so they differ by at most both bounds."""
     cpu_case, cuda_case = case.replace(device="cpu"), case.replace(device="cuda")

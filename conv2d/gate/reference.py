@@ -96,7 +96,7 @@ def _shifted_sum(geo: _Geometry, x: torch.Tensor, w: torch.Tensor, b: torch.Tens
     """The same convolution as a sum over kernel taps of channel contractions of strided slices."""
     x4, w4 = _as4d(x, w, geo)
     xp = _PAD(x4, list(geo.pads), 0.0)
-    n, c, hp, wp = xp.shape
+    n, _c, hp, wp = xp.shape
     o, cg, kh, kw = w4.shape
     (sh, sw), (dh, dw), g = geo.stride, geo.dilation, geo.groups
     ho, wo = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
@@ -105,7 +105,10 @@ def _shifted_sum(geo: _Geometry, x: torch.Tensor, w: torch.Tensor, b: torch.Tens
     taps = [
         _EINSUM(
             "ngchw,goc->ngohw",
-            [xg[..., u * dh : u * dh + (ho - 1) * sh + 1 : sh, v * dw : v * dw + (wo - 1) * sw + 1 : sw], wg[..., u, v]],
+            [
+                xg[..., u * dh : u * dh + (ho - 1) * sh + 1 : sh, v * dw : v * dw + (wo - 1) * sw + 1 : sw],
+                wg[..., u, v],
+            ],
         )
         for u in range(kh)
         for v in range(kw)
@@ -116,7 +119,9 @@ def _shifted_sum(geo: _Geometry, x: torch.Tensor, w: torch.Tensor, b: torch.Tens
     return _restore(out, x, geo)
 
 
-def _cross_check(what: str, args: Args, first: torch.Tensor, second: torch.Tensor, mag: torch.Tensor, k: int) -> None:
+def _cross_check(
+    what: str, args: Args, first: torch.Tensor, second: torch.Tensor, mag: torch.Tensor, k: int
+) -> None:
     """Raise GateError unless two float64 computations agree within twice float64's dot-product bound."""
     allowed = 2 * ((k + 1) * _EPS64 * mag + _EPS64 * first.abs()) + _TINY
     bad = (first - second).abs() > allowed
@@ -205,7 +210,8 @@ class ExactGrads:
     bias: Exact | None
 
 
-def _reduction(x: torch.Tensor, w: torch.Tensor, groups: int) -> int:
+def _reduction(w: torch.Tensor) -> int:
+    """K: the products summed per output element (C_in / groups * kh * kw)."""
     return (w.shape[-3] if w.dim() == 4 else 1) * w.shape[-2] * w.shape[-1]
 
 
@@ -216,7 +222,9 @@ def reference(args: Args) -> Exact:
     geo = _geometry(args, x, w)
     value = _conv(geo, x, w, b)
     magnitude = _conv(geo, _ABS(x), _ABS(w), None if b is None else _ABS(b))
-    _cross_check("the output", args, value, _shifted_sum(geo, x, w, b), magnitude, _reduction(x, w, geo.groups))
+    _cross_check(
+        "the output", args, value, _shifted_sum(geo, x, w, b), magnitude, _reduction(w)
+    )
     unbiased = None if b is None else _conv(geo, x, w, None)
     return Exact(value, magnitude, _forward_scale(x, w, geo.groups), unbiased)
 

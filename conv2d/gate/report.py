@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 import textwrap
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from conv2d.gate.engine import PropertyResult
+from conv2d.gate.environment import cpu_model, environment
 from conv2d.gate.suite import SuiteReport
+from conv2d.gate.target import bounded
 
 __all__ = [
     "SCHEMA_VERSION",
+    "causes",
     "cpu_model",
     "environment",
     "render_markdown",
@@ -25,43 +25,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = "1"
-
-
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def environment() -> dict[str, Any]:
-    """The execution target: versions, CPU, GPU and the TF32 switches that change float32 results."""
-    import hypothesis
-
-    env: dict[str, Any] = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "hypothesis": hypothesis.__version__,
-        "cpu": cpu_model(),
-        "cpu_threads": torch.get_num_threads(),
-        "cuda_available": torch.cuda.is_available(),
-        "cuda_version": torch.version.cuda,
-        "cudnn_version": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-        "gpu": None,
-        "tf32": {
-            "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
-            "cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
-            "float32_matmul_precision": torch.get_float32_matmul_precision(),
-        },
-    }
-    if env["cuda_available"]:
-        env["gpu"] = torch.cuda.get_device_name(0)
-    return env
 
 
 def _cell(result: PropertyResult | None) -> str:
@@ -93,8 +56,34 @@ def _verdict_line(report: SuiteReport) -> str:
     return f"verdict: PASS — no property fails ({report.seconds:.1f} s)"
 
 
+def causes(report: SuiteReport) -> list[tuple[PropertyResult, list[PropertyResult]]]:
+    """Failures grouped by cause: each group's first result and all results it took down.
+
+    A failure without a cause (a law broken by a wrong value) is a group of its own;
+    failures whose cause is the same exception, crash or time-out form one group.
+    """
+    groups: dict[str, list[PropertyResult]] = {}
+    for r in report.results:
+        if r.failure is None:
+            continue
+        key = r.failure.cause or f"{r.property}[{r.device}]"
+        groups.setdefault(key, []).append(r)
+    return [(members[0], members) for members in groups.values()]
+
+
+def _declined_lines(report: SuiteReport) -> list[str]:
+    lines = []
+    for r in report.results:
+        for reason, count in r.unsupported.items():
+            where = r.declined.get(reason, "")
+            lines.append(
+                f"  {r.property}[{r.device}]: {count} cases declined ({bounded(reason, 200)}): {where}"
+            )
+    return lines
+
+
 def render_text(report: SuiteReport) -> str:
-    """The conformance table, then each failure with its case, error, repro snippet and seed."""
+    """The conformance table, then each cause of failure once, with its case, error, repro snippet and seed."""
     env = report.environment
     gpu = env.get("gpu") or "no CUDA device"
     lines = [
@@ -109,23 +98,27 @@ def render_text(report: SuiteReport) -> str:
     for name in names:
         row = "  ".join(f"{_cell(cells.get((name, d))):<28}" for d in report.devices)
         lines.append(f"{name:<{width}}  {row}".rstrip())
-    notes = [r for r in report.results if r.note and r.status not in ("fails",)]
+    notes = [r for r in report.results if r.note and r.failure is None]
     if notes:
         lines += ["", "notes:"]
-        lines += [f"  {r.property}[{r.device}]: {r.status}: {r.note}" for r in notes]
-    unsupported = [r for r in report.results if r.unsupported]
-    for r in unsupported:
-        for reason, count in r.unsupported.items():
-            lines.append(f"  {r.property}[{r.device}]: {count} cases unsupported: {reason}")
-    failures = [r for r in report.results if r.failure is not None]
-    for i, r in enumerate(failures, start=1):
+        lines += [f"  {r.property}[{r.device}]: {r.status}: {bounded(r.note, 400)}" for r in notes]
+    declined = _declined_lines(report)
+    if declined:
+        lines += ["", "declined (NotImplementedError raised by the target, not declared):", *declined]
+    for i, (r, members) in enumerate(causes(report), start=1):
         assert r.failure is not None
-        verb = "fails (a known failure, xfail)" if r.status == "xfail" else "fails"
+        verb = "fails (a known failure, xfail)" if r.status == "xfail" else r.status
+        lines += ["", f"[{i}] {r.property} {verb} on {r.device}: {r.law}"]
+        if len(members) > 1:
+            others = ", ".join(f"{m.property}[{m.device}]" for m in members[1:])
+            lines.append(
+                f"    one cause, {len(members)} properties: {bounded(r.failure.cause or '', 300)}; also {others}"
+            )
         lines += [
-            "",
-            f"[{i}] {r.property} {verb} on {r.device}: {r.law}",
             f"    case: {r.failure.case.describe()}",
-            *textwrap.wrap(r.failure.message, 110, initial_indent="    ", subsequent_indent="      "),
+            *textwrap.wrap(
+                bounded(r.failure.message), 110, initial_indent="    ", subsequent_indent="      "
+            ),
             "    reproduce:",
             textwrap.indent(r.failure.repro, "      "),
             f"    replay this search: --seed {report.seed} --profile {report.profile} --property {r.property}",
@@ -151,6 +144,7 @@ def to_json(report: SuiteReport) -> dict[str, Any]:
                 "message": r.failure.message,
                 "repro": r.failure.repro,
                 "blob": r.failure.blob,
+                "cause": r.failure.cause,
             }
         results.append(item)
     return {
@@ -187,6 +181,10 @@ def render_markdown(report: SuiteReport) -> str:
         "xpass": "❗",
         "error": "💥",
         "not run": "⛔",
+        "crashed": "💀",
+        "timeout": "⏱️",
+        "incomplete": "⌛",
+        "not verified": "❔",
     }
     lines = [
         f"### conv2d verify: `{report.target}` — {'FAIL' if report.failed else 'PASS'}",
@@ -202,15 +200,15 @@ def render_markdown(report: SuiteReport) -> str:
             r = cells.get((name, d))
             row.append("-" if r is None else f"{icon.get(r.status, '')} {_cell(r)}")
         lines.append(f"| `{name}` | " + " | ".join(row) + " |")
-    for r in report.results:
-        if r.failure is None:
-            continue
+    for r, members in causes(report):
+        assert r.failure is not None
+        also = "".join(f", <code>{m.property}</code>" for m in members[1:])
         lines += [
             "",
-            f"<details><summary>{icon.get(r.status, '')} <code>{r.property}</code> on {r.device}: {r.failure.case.describe()}</summary>",
+            f"<details><summary>{icon.get(r.status, '')} <code>{r.property}</code>{also} on {r.device}: {r.failure.case.describe()}</summary>",
             "",
             "```",
-            r.failure.message,
+            bounded(r.failure.message),
             "```",
             "",
             "```python",

@@ -21,8 +21,10 @@ image, one channel, a 1x1 kernel, stride 1, float32, contiguous.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from conv2d.gate.capabilities import Capabilities
@@ -130,6 +132,10 @@ def conv_cases(
     # -- regime: keeps each case cheap while reaching wide channels or wide images
     regimes = ["small", "channels", "spatial"]
     regime = "large" if "large" in req else draw(st.sampled_from(regimes))
+    if regime == "large" and caps.max_elements is not None and caps.max_elements < 2**16:
+        raise ValueError(
+            f"require={{'large'}} needs inputs of 2**16 elements, above the declared max_elements={caps.max_elements}"
+        )
 
     # -- groups and channels
     if regime == "large" or not caps.groups:
@@ -248,7 +254,7 @@ def conv_cases(
     values = draw(st.sampled_from(_VALUES))
     exponent = _exponent(draw, values)
     seed = draw(st.integers(0, 2**31 - 1))
-    return ConvCase(
+    case = ConvCase(
         batch=batch,
         in_channels=cin_g * groups,
         out_channels=cout_g * groups,
@@ -269,6 +275,9 @@ def conv_cases(
         exponent=exponent,
         seed=seed,
     )
+    if caps.max_elements is not None:  # the declared largest problem: stay below it
+        assume(math.prod(case.input_shape) <= caps.max_elements)
+    return case
 
 
 @st.composite

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import linecache
 import sys
 import threading
 from collections.abc import Callable
@@ -24,12 +25,19 @@ from conv2d.gate.case import Args
 
 __all__ = [
     "BUILTIN_TARGETS",
+    "DEFAULT_TIMEOUT",
+    "MESSAGE_LIMIT",
+    "CallTimeout",
     "LoadError",
     "Target",
     "Unsupported",
     "Violation",
+    "bounded",
     "load_target",
 ]
+
+#: Seconds one call (forward or backward) of a target may take.
+DEFAULT_TIMEOUT = 30.0
 
 Kind = Literal["conv2d", "corr2d"]
 
@@ -37,20 +45,53 @@ Kind = Literal["conv2d", "corr2d"]
 BUILTIN_TARGETS: dict[str, str] = {"conv2d": "conv2d.functional:conv2d", "corr2d": "conv2d.functional:corr2d"}
 
 
+#: Longest message the gate keeps from a target (an exception, printed output); the rest is cut.
+MESSAGE_LIMIT = 2000
+
+
+def bounded(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} ... [{len(text) - limit} more characters cut, {len(text)} in all]"
+
+
 class Violation(AssertionError):
     """A property does not hold; the message says what was observed and what was expected."""
 
 
 class Unsupported(Exception):
-    """The target declined the configuration (it raised ``NotImplementedError``)."""
+    """The target declined the configuration (it raised ``NotImplementedError`` itself)."""
 
 
 class LoadError(Exception):
     """The target could not be imported or found."""
 
 
-class _Hung(Violation):
-    """The target did not return within the time limit."""
+class CallTimeout(Exception):
+    """A call of the target did not return within the time limit (slow is not wrong: its own status)."""
+
+
+def _raised_by_target(exc: BaseException) -> bool:
+    """True when the innermost frame of ``exc`` is a ``raise`` statement outside torch's own package.
+
+    ``NotImplementedError`` is how a target declines a configuration. The same
+    exception coming out of a torch operator the target called (``"bitwise_xor_cpu"
+    not implemented for 'Float'``) is a defect of the target, not a decline.
+    """
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    filename = tb.tb_frame.f_code.co_filename
+    if filename.startswith(_TORCH_DIR):
+        return False
+    line = linecache.getline(filename, tb.tb_lineno).strip()
+    return line.startswith("raise")
+
+
+_TORCH_DIR = str(Path(torch.__file__).resolve().parent)
 
 
 def load_target(spec: str) -> Callable[..., Any]:
@@ -89,15 +130,21 @@ class Target:
         fn: the callable.
         name: how reports name it (``"module:function"``).
         kind: ``"conv2d"`` for F.conv2d's signature, ``"corr2d"`` for ``corr2d(X, K)``.
-        timeout: seconds one call (forward or backward) may take before it counts as hung.
+        timeout: seconds one call (forward or backward) may take before it counts as timed out.
+        spec: the ``"module:attribute"`` it was loaded from (``None`` for a callable given
+            directly): a target with a spec can be run in worker processes.
+        on_call: called with a description before every call of the target and with
+            ``None`` after it returns (the crash-isolating runner reports calls with it).
     """
 
     fn: Callable[..., Any]
     name: str
     kind: Kind = "conv2d"
-    timeout: float = 30.0
+    timeout: float = DEFAULT_TIMEOUT
+    spec: str | None = None
     capabilities: Capabilities = dataclasses.field(init=False)
     hung: str | None = dataclasses.field(default=None, init=False)
+    on_call: Callable[[str | None], None] | None = dataclasses.field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.capabilities = capabilities_of(self.fn)
@@ -114,16 +161,16 @@ class Target:
             )
 
     @classmethod
-    def load(cls, spec: str | None, *, kind: Kind = "conv2d", timeout: float = 30.0) -> Target:
+    def load(cls, spec: str | None, *, kind: Kind = "conv2d", timeout: float = DEFAULT_TIMEOUT) -> Target:
         """Load ``spec`` (``None`` for the built-in core of this kind)."""
         spec = spec or BUILTIN_TARGETS[kind]
-        return cls(load_target(spec), spec, kind, timeout)
+        return cls(load_target(spec), spec, kind, timeout, spec)
 
     # -- calling -----------------------------------------------------------------------------
     def _run(self, what: str, thunk: Callable[[], Any]) -> Any:
-        """Run ``thunk`` in a worker thread; turn exceptions and hangs into verdicts."""
+        """Run ``thunk`` in a worker thread; turn exceptions and time-outs into verdicts."""
         if self.hung:
-            raise _Hung(f"not called: the target hung earlier ({self.hung})")
+            raise CallTimeout(f"not called: an earlier call did not return ({self.hung})")
         box: dict[str, Any] = {}
         grad_enabled = torch.is_grad_enabled()
 
@@ -134,17 +181,28 @@ class Target:
             except BaseException as exc:  # everything the target raises is data for the verdict
                 box["error"] = exc
 
+        if self.on_call is not None:
+            self.on_call(what)
         worker = threading.Thread(target=work, name=f"conv2d-target-{what}", daemon=True)
         worker.start()
         worker.join(self.timeout)
         if worker.is_alive():
             self.hung = f"{what} did not return within {self.timeout:g} s"
-            raise _Hung(f"{what} did not return within the {self.timeout:g} s time limit")
+            raise CallTimeout(f"{what} did not return within the {self.timeout:g} s time limit")
+        if self.on_call is not None:
+            self.on_call(None)
         if "error" in box:
             exc = box["error"]
+            text = bounded(str(exc))
             if isinstance(exc, NotImplementedError):
-                raise Unsupported(f"{what} raised NotImplementedError: {exc}") from exc
-            raise Violation(f"{what} raised {type(exc).__name__}: {exc}") from exc
+                if _raised_by_target(exc):
+                    raise Unsupported(f"{what} raised NotImplementedError: {text}") from exc
+                raise Violation(
+                    f"{what} raised NotImplementedError from inside a torch operator it called: {text} "
+                    "(a torch operator that does not support these arguments is a defect of the target, "
+                    "not a declined configuration; a target declines with its own raise NotImplementedError)"
+                ) from exc
+            raise Violation(f"{what} raised {type(exc).__name__}: {text}") from exc
         return box.get("value")
 
     def __call__(self, args: Args) -> torch.Tensor:

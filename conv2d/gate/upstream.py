@@ -64,7 +64,9 @@ def _bf16_probe() -> bool:
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(1, 1, 15, 4, generator=generator).bfloat16()
     w = torch.randn(1, 1, 3, 4, generator=generator).bfloat16()
-    exact = torch.ops.aten.convolution.default(x.double(), w.double(), None, [2, 2], [0, 0], [1, 1], False, [0, 0], 1)
+    exact = torch.ops.aten.convolution.default(
+        x.double(), w.double(), None, [2, 2], [0, 0], [1, 1], False, [0, 0], 1
+    )
     got = torch.nn.functional.conv2d(x, w, stride=2).double()
     scale = torch.ops.aten.convolution.default(
         x.double().abs(), w.double().abs(), None, [2, 2], [0, 0], [1, 1], False, [0, 0], 1

@@ -1,0 +1,165 @@
+"""Whatever the target does, the gate ends in a verdict: crashes, exits and hangs are isolated and reported.
+
+Each misbehaving target (``conv2d.zoo.misbehaving``) is verified through the command
+line, as a user would, on a few properties: the run exits 1, names what happened and
+on which case, writes a complete JSON report, and reports the other properties too.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conv2d.gate.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+MISBEHAVING = "conv2d.zoo.misbehaving"
+
+
+def _verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, *argv: str
+) -> tuple[int, str, dict]:
+    report = tmp_path / f"{name}.json"
+    code = main(["verify", f"{MISBEHAVING}:{name}", "-q", "--json", str(report), *argv])
+    return code, capsys.readouterr().out, json.loads(report.read_text())
+
+
+def _props(*names: str) -> list[str]:
+    return [arg for name in names for arg in ("--property", name)]
+
+
+def test_a_segfault_is_a_verdict_on_its_case(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A target that segfaults on grouped convolutions: 'crashed with SIGSEGV' on a grouped case; ungrouped laws still hold."""
+    code, out, report = _verify(
+        tmp_path,
+        capsys,
+        "segfaults_on_groups",
+        *_props("groups-concat", "stride-subsampling"),
+        "--profile",
+        "quick",
+    )
+    assert code == 1 and report["exit_code"] == 1
+    status = {r["property"]: r for r in report["results"]}
+    crashed = status["groups-concat"]
+    assert crashed["status"] == "crashed" and "crashed with SIGSEGV (signal 11)" in crashed["note"]
+    assert (
+        crashed["failure"]["case_code"].startswith("ConvCase(")
+        and "groups=" in crashed["failure"]["case_code"]
+    )
+    assert "crashed with SIGSEGV" in out and "reproduce:" in out
+    assert set(status) == {"groups-concat", "stride-subsampling"}
+
+
+def test_os_exit_zero_is_not_a_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A target that calls os._exit(0) on batches larger than 3 ends the property as 'ended the process with exit status 0'."""
+    code, out, report = _verify(tmp_path, capsys, "exits_on_large_batches", *_props("batch-independence"))
+    result = report["results"][0]
+    assert code == 1 and result["status"] == "crashed"
+    assert "ended the process with exit status 0" in result["note"] and "input(" in result["note"]
+    assert "verdict: FAIL" in out
+
+
+def test_system_exit_is_a_failure_of_that_case(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A target raising SystemExit on a bias fails bias-superposition with the exception named."""
+    code, _, report = _verify(
+        tmp_path, capsys, "raises_system_exit_on_bias", *_props("bias-superposition", "delta-identity")
+    )
+    status = {r["property"]: r for r in report["results"]}
+    assert code == 1 and status["bias-superposition"]["status"] == "fails"
+    assert "raised SystemExit" in status["bias-superposition"]["failure"]["message"]
+
+
+def test_a_hang_in_c_code_is_a_timeout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A target spinning in C (holding the interpreter) on dilated cases: 'timeout' on a dilated case, the worker killed."""
+    code, out, report = _verify(
+        tmp_path,
+        capsys,
+        "hangs_in_c_on_dilation",
+        *_props("dilation-zero-insert", "stride-subsampling"),
+        "--timeout",
+        "1",
+    )
+    status = {r["property"]: r for r in report["results"]}
+    hung = status["dilation-zero-insert"]
+    assert code == 1 and hung["status"] == "timeout"
+    assert "did not return within 1 s" in hung["note"] and "dilation=" in hung["failure"]["case_code"]
+    assert status["stride-subsampling"]["status"] in ("holds", "timeout")
+    assert "timeout" in out
+
+
+def test_declining_everything_is_not_verified(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A target that raises NotImplementedError on every call fails the run with 'not verified'."""
+    code, out, report = _verify(
+        tmp_path, capsys, "declines_everything", *_props("output-shape", "matches-reference")
+    )
+    assert code == 1 and {r["status"] for r in report["results"]} == {"not verified"}
+    assert "not verified" in out and "verdict: FAIL" in out
+
+
+def test_torch_not_implemented_inside_the_target_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """torch raising NotImplementedError inside the kernel, on every call or only with a bias, fails on that case."""
+    code, _, report = _verify(tmp_path, capsys, "torch_not_implemented", *_props("output-shape"))
+    assert code == 1 and report["results"][0]["status"] == "fails"
+    code, _, report = _verify(
+        tmp_path, capsys, "torch_not_implemented_with_bias", *_props("matches-reference")
+    )
+    failure = report["results"][0]["failure"]
+    assert code == 1 and report["results"][0]["status"] == "fails" and "bias=True" in failure["case_code"]
+
+
+def test_a_five_megabyte_message_gives_a_small_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A target raising a 5 MB message on float16: one cause reported once, terminal output under 100 kB."""
+    code, out, report = _verify(tmp_path, capsys, "huge_message_on_float16", "--profile", "quick")
+    assert code == 1 and len(out) < 100_000, len(out)
+    assert "more characters cut" in out
+    failing = [r for r in report["results"] if r["status"] == "fails"]
+    assert len(failing) >= 2 and "one cause," in out
+    assert len({r["failure"]["cause"] for r in failing}) == 1
+
+
+def _busy(seconds: float) -> list[subprocess.Popen]:
+    code = f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"
+    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(2)]
+
+
+def test_same_seed_same_verdict_under_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The verdict (statuses, case counts, counterexample) is the same with both cores busy as idle."""
+
+    def verdict() -> list[tuple]:
+        path = tmp_path / "r.json"
+        main(
+            [
+                "verify",
+                "conv2d.zoo.mutants:tail_drop_w8",
+                "-q",
+                "--json",
+                str(path),
+                *_props("matches-reference", "output-shape", "shift-equivariance"),
+            ]
+        )
+        capsys.readouterr()
+        results = json.loads(path.read_text())["results"]
+        return [
+            (r["property"], r["status"], r["examples"], (r["failure"] or {}).get("case_code"))
+            for r in results
+        ]
+
+    idle = verdict()
+    load = _busy(120)
+    try:
+        time.sleep(0.5)
+        loaded = verdict()
+    finally:
+        for p in load:
+            p.kill()
+    assert idle == loaded
+    assert any(status == "fails" for _, status, _, _ in idle)
