@@ -50,6 +50,11 @@ COMPARING = (
     "gradients",
     "adjoint",
     "layout-invariance",
+    "subnormals-kept",
+    "gradient-subsets",
+    "double-backward",
+    "concurrency",
+    "calling-conventions",
 )
 LIMIT = 0.5
 

@@ -171,11 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     rows.sort(key=lambda r: (order[r["target"]], r["seed"]))
     import torch
 
+    from conv2d.gate.environment import cpu_model
+
     table = _table(rows, seeds)
     footer = (
         f"\nMeasured by `python benchmarks/power.py{' --zoo holdout' if ns.zoo == 'holdout' else ''}` "
         f"in {time.perf_counter() - start:.0f} s with {ns.workers} worker processes on "
-        f"{os.cpu_count()} cores, torch {torch.__version__}."
+        f"{os.cpu_count()} cores, torch {torch.__version__}, CPU: {cpu_model()}."
     )
     print(table + footer)
     if ns.json:

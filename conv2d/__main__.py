@@ -4,4 +4,4 @@ import sys
 
 from conv2d.gate.cli import main
 
-sys.exit(main())
+sys.exit(main(prog="python -m conv2d"))

@@ -142,9 +142,50 @@ def test_failures_shrink_to_small_cases() -> None:
 
 
 def test_shrinks_width_to_the_smallest_tail() -> None:
-    """A tail condition (width 9..15) shrinks to an output of width 9, not a big image."""
+    """A tail condition (width 9..15) shrinks to an output of width 9, not a big image.
+
+    It may shrink within the production regime, whose smallest layer has 4 channels
+    (a vector width): still a one-row image with at most 4 channels.
+    """
     case = find(conv_cases(), lambda c: 8 < c.out_spatial[1] < 16, settings=SEARCH)
-    assert case.out_spatial[1] == 9 and case.in_channels <= 2
+    assert case.out_spatial[1] == 9 and case.in_channels <= 4 and case.out_spatial[0] <= 2
+    assert case.batch in (None, 1)
+
+
+def test_production_layers_and_wide_regimes_are_reachable() -> None:
+    """The 7x7/2/3 stem, depthwise 3x3/2, 3x3/1/1 at channel multiples, batches past 32 and reductions past 4096 all occur."""
+    reachable(
+        conv_cases(), lambda c: c.kernel == (7, 7) and c.stride == 2 and c.padding == 3 and c.in_channels == 3
+    )
+    reachable(conv_cases(), lambda c: c.groups == c.in_channels > 1 and c.kernel == (3, 3) and c.stride == 2)
+    reachable(
+        conv_cases(),
+        lambda c: (
+            c.kernel == (3, 3)
+            and c.padding == 1
+            and c.stride == 1
+            and c.in_channels % 8 == 0
+            and c.groups == 1
+        ),
+    )
+    reachable(conv_cases(), lambda c: (c.batch or 0) >= 33)
+    reachable(conv_cases(), lambda c: c.reduction_length > 4096)
+    reachable(conv_cases(), lambda c: max(c.kernel) >= 9)
+
+
+@pytest.mark.parametrize(
+    "requirement", ["bias", "batched", "grouped", "strided", "dilated", "padding-string"]
+)
+def test_corr2d_cases_reject_what_they_cannot_meet(requirement: str) -> None:
+    """A corr2d case has no bias, batch, groups, stride, dilation or padding string: requiring one is a named error."""
+    with pytest.raises(ValueError, match=f"require contains '{requirement}'"):
+        find(corr2d_cases(require={requirement}), lambda c: True)
+
+
+def test_corr2d_cases_honour_large() -> None:
+    """``require={'large'}`` gives corr2d images of 2**16 elements and more."""
+    case = find(corr2d_cases(require={"large"}), lambda c: True)
+    assert case.height * case.width >= 2**16
 
 
 @pytest.mark.parametrize("requirement", sorted(REQUIREMENTS))

@@ -94,6 +94,12 @@ class Capabilities:
         accumulation: ``"float32"`` (F.conv2d's contract: float16 and bfloat16 are
             accumulated in float32 and rounded once) or ``"dtype"`` (accumulated in
             the input dtype itself); the target is judged at the declared precision.
+        ieee: NaN and infinities propagate as IEEE arithmetic says, overflow gives inf and
+            subnormals are kept (``False`` for fast-math kernels, and for FFT or Winograd
+            algorithms, whose transforms spread a NaN over a whole plane or tile).
+        double_backward: gradients are themselves differentiable (gradient penalties,
+            Hessian-vector products).
+        thread_safe: calls from several threads at once give the serial results.
         max_elements: the largest input (in elements) the target wants to be called on;
             the search stays below it (``None``: no limit). A slow target declares it
             instead of timing out on large cases.
@@ -112,6 +118,9 @@ class Capabilities:
     deterministic: bool = True
     tf32: bool = False
     accumulation: str = "float32"
+    ieee: bool = True
+    double_backward: bool = True
+    thread_safe: bool = True
     max_elements: int | None = None
 
     def __post_init__(self) -> None:
@@ -145,6 +154,9 @@ class Capabilities:
             "autograd",
             "deterministic",
             "tf32",
+            "ieee",
+            "double_backward",
+            "thread_safe",
         ):
             value = getattr(self, name)
             if not isinstance(value, bool):

@@ -1,4 +1,10 @@
-"""``python -m conv2d verify``: the gate's command line.
+"""The gate's command line, behind two front doors that take the same options.
+
+* ``python -m conv2d verify [TARGET] [options]``;
+* ``conv2d-verify [TARGET] [options]``, the console script (a leading ``verify`` is accepted too).
+
+Without TARGET both verify the built-in core. Usage lines name the program as
+it was invoked.
 
 Exit codes: 0 every property holds (unsupported, skipped and known failures
 allowed), 1 some property fails, crashes, times out, is incomplete or not
@@ -12,25 +18,49 @@ import os
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main"]
+__all__ = ["MODULE_PROG", "main", "program_name", "verify_main"]
 
 USAGE_ERROR = 2
+#: The program name of the module front door.
+MODULE_PROG = "python -m conv2d"
+_DESCRIPTION = "Verify a 2-D convolution against torch.nn.functional.conv2d's contract."
 
 
-def _parser() -> argparse.ArgumentParser:
-    from conv2d.gate.engine import PROFILES
-    from conv2d.gate.target import DEFAULT_TIMEOUT
+def program_name(default: str = MODULE_PROG) -> str:
+    """The program as it was invoked: the basename of ``sys.argv[0]``, or ``default`` when run as a module."""
+    invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if invoked in ("", "-c", "-m", "__main__.py"):
+        return default
+    return invoked.removesuffix(".exe")
 
-    parser = argparse.ArgumentParser(
-        prog="python -m conv2d",
-        description="Verify a 2-D convolution against torch.nn.functional.conv2d's contract.",
-    )
+
+def _module_parser(prog: str) -> argparse.ArgumentParser:
+    """``PROG verify [TARGET] [options]``."""
+    parser = argparse.ArgumentParser(prog=prog, description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command", metavar="verify")
     verify = sub.add_parser(
         "verify",
         help="check every property of the catalogue on a target",
         description="Check every property of the catalogue on TARGET and print a conformance table.",
     )
+    _add_verify_arguments(verify)
+    return parser
+
+
+def _verify_parser(prog: str) -> argparse.ArgumentParser:
+    """``PROG [TARGET] [options]``: the console script's parser, without the subcommand."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=f"{_DESCRIPTION} Check every property of the catalogue on TARGET and print a conformance table.",
+    )
+    _add_verify_arguments(parser)
+    return parser
+
+
+def _add_verify_arguments(verify: argparse.ArgumentParser) -> None:
+    from conv2d.gate.engine import PROFILES
+    from conv2d.gate.target import DEFAULT_TIMEOUT
+
     verify.add_argument(
         "target",
         nargs="?",
@@ -105,7 +135,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     verify.add_argument("--list", action="store_true", help="list the properties and exit")
-    return parser
+    verify.add_argument(
+        "--coverage",
+        action="store_true",
+        help="print which regions of the problem space (dtypes, layouts, groups, strides, sizes...) the cases reached",
+    )
 
 
 def _devices(choice: str) -> list[str] | str:
@@ -120,14 +154,36 @@ def _devices(choice: str) -> list[str] | str:
     return ["cpu", "cuda"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
-    parser = _parser()
-    ns = parser.parse_args(argv)
-    if ns.command != "verify":
-        parser.print_help(sys.stderr)
-        return USAGE_ERROR
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Run the command line; returns the exit code.
 
+    Args:
+        argv: the arguments (default ``sys.argv[1:]``).
+        prog: the program name for usage lines (default: as invoked, see :func:`program_name`).
+            Named :data:`MODULE_PROG` it takes ``verify [TARGET] [options]``; under any other
+            name (the ``conv2d-verify`` console script) ``[TARGET] [options]``, a leading
+            ``verify`` being optional.
+    """
+    prog = prog or program_name()
+    words = list(sys.argv[1:] if argv is None else argv)
+    if prog == MODULE_PROG:
+        parser = _module_parser(prog)
+        ns = parser.parse_args(words)
+        if ns.command != "verify":
+            parser.print_help(sys.stderr)
+            return USAGE_ERROR
+    else:
+        ns = _verify_parser(prog).parse_args(words[1:] if words[:1] == ["verify"] else words)
+    return _verify(ns)
+
+
+def verify_main(argv: Sequence[str] | None = None) -> int:
+    """The ``conv2d-verify`` console script: ``conv2d-verify [TARGET] [options]``."""
+    return main(argv, prog=program_name(default="conv2d-verify"))
+
+
+def _verify(ns: argparse.Namespace) -> int:
+    """Run ``verify`` with parsed options; returns the exit code."""
     from conv2d.gate.engine import PropertyResult, properties_for
     from conv2d.gate.known import load_known
     from conv2d.gate.report import render_markdown, render_text, write_json
@@ -180,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         accept_incomplete=ns.accept_incomplete,
         on_result=progress,
     )
-    print(render_text(report))
+    print(render_text(report, coverage=ns.coverage))
     if ns.json:
         write_json(report, ns.json)
     if ns.markdown:

@@ -22,6 +22,8 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Flaky, HypothesisException
 
 from conv2d.gate.case import ConvCase
+from conv2d.gate.coverage import Coverage
+from conv2d.gate.diagnosis import explain
 from conv2d.gate.properties import PROPERTIES, Property
 from conv2d.gate.reference import GateError
 from conv2d.gate.strategies import conv_cases, corr2d_cases
@@ -121,7 +123,9 @@ class PropertyResult:
     ``examples`` counts the cases on which the law held (for a failing property,
     those checked before and while shrinking); ``unsupported`` counts declined
     cases by the reason the target gave, and ``declined`` describes them: the
-    first declined case and what every declined case had in common.
+    first declined case and what every declined case had in common; ``coverage``
+    counts the generated cases per region of the problem space
+    (:class:`conv2d.gate.coverage.Coverage`, as JSON).
     """
 
     property: str
@@ -134,6 +138,7 @@ class PropertyResult:
     note: str = ""
     failure: Failure | None = None
     declined: dict[str, str] = dataclasses.field(default_factory=dict)
+    coverage: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def with_status(self, status: Status, note: str) -> PropertyResult:
         return dataclasses.replace(self, status=status, note=note)
@@ -185,7 +190,8 @@ def repro_snippet(target: Target, prop: Property, case: ConvCase) -> str:
 
 
 _RAISED = re.compile(
-    r"^(?:the call|backward|corr2d\(X, K\)) raised (NotImplementedError from inside a torch operator it called|[\w.]+): (.*)",
+    r"^(?:the call(?: \([^)]*\))?|backward|double backward|corr2d\(X, K\)) raised "
+    r"(NotImplementedError from inside a torch operator it called|[\w.]+): (.*)",
     re.S,
 )
 
@@ -287,6 +293,7 @@ def run_property(
     }
     unsupported: collections.Counter[str] = collections.Counter()
     declined_cases: dict[str, list[ConvCase]] = {}
+    coverage = Coverage()
     start = time.perf_counter()
 
     @_hypothesis_settings(examples)
@@ -311,6 +318,8 @@ def run_property(
                 return
         if on_case is not None:
             on_case(case)
+        if state["case"] is None:
+            coverage.add(case)
         try:
             prop.check(target, case)
         except Unsupported as exc:
@@ -343,6 +352,9 @@ def run_property(
                 blob=_blob(exc),
                 cause=cause_of(state["message"]),
             )
+            extra = explain(target, state["case"], prop.name) if failure.cause is None else []
+            if extra:
+                failure = dataclasses.replace(failure, message="\n".join([failure.message, *extra]))
             note = state["shrink_cut"]
     except GateError as exc:
         status, note = "error", f"the gate cannot judge a case: {exc}"
@@ -364,6 +376,7 @@ def run_property(
         note=note,
         failure=failure,
         declined={reason: describe_declined(cases) for reason, cases in declined_cases.items()},
+        coverage=coverage.to_json(),
     )
 
 

@@ -20,6 +20,9 @@ import contextlib
 import contextvars
 import dataclasses
 import functools
+import inspect
+import math
+import threading
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -27,8 +30,8 @@ import torch.nn.functional as F
 
 from conv2d.gate.capabilities import Capabilities
 from conv2d.gate.case import Args, ConvCase, as_pair, resolve_padding
-from conv2d.gate.reference import Exact, reference, reference_grads
-from conv2d.gate.target import Target, Violation
+from conv2d.gate.reference import Exact, exact_conv, reference, reference_grads, second_order_scales
+from conv2d.gate.target import Target, Unsupported, Violation
 from conv2d.gate.tolerance import Precision, bound, judge, precision_for, weaker_models
 
 __all__ = ["PROPERTIES", "Property", "record_ratios"]
@@ -625,7 +628,18 @@ def _grad_reductions(case: ConvCase) -> tuple[int, int, int]:
     return (case.out_channels // case.groups) * case.kernel[0] * case.kernel[1], per_plane, per_plane
 
 
-def _grad_bound(target: Target, case: ConvCase, exact: Exact, reduction: int, precision: Precision) -> torch.Tensor:
+def _bound_of_precision(target: Target, case: ConvCase, exact: Exact, precision: Precision) -> torch.Tensor:
+    return _bound_of(target, case, exact, precision=precision)
+
+
+def _twice_bound(target: Target, case: ConvCase, exact: Exact, precision: Precision) -> torch.Tensor:
+    """The bound on the difference of two computed results, each within its own bound."""
+    return 2 * _bound_of(target, case, exact, precision=precision)
+
+
+def _grad_bound(
+    target: Target, case: ConvCase, exact: Exact, reduction: int, precision: Precision
+) -> torch.Tensor:
     return _bound_of(target, case, exact, reduction=reduction, precision=precision)
 
 
@@ -766,6 +780,448 @@ def determinism(target: Target, case: ConvCase) -> None:
             )
 
 
+# -- the rest of the contract: empty and special values, autograd paths, threads, state, invalid input
+
+
+@_law("empty-batch", kinds=("conv2d",), require=("batched",), examples=12)
+def empty_batch(target: Target, case: ConvCase) -> None:
+    """A batch of zero images gives F.conv2d's empty (0, C_out, H', W') output, dtype and device, and zero gradients."""
+    empty = case.replace(batch=0)
+    args = empty.materialize()
+    out = _call_checked(target, empty, args, "output for a batch of 0")
+    if not target.capabilities.autograd:
+        return
+    leaves, grad_output = _grad_case(empty, args)
+    call = args.replace(input=leaves[0], weight=leaves[1], bias=leaves[2] if args.bias is not None else None)
+    with torch.enable_grad():
+        out = _call_checked(target, empty, call, "output for a batch of 0")
+        if out.grad_fn is None:
+            raise Violation("output.grad_fn=None for a batch of 0, but should carry autograd history")
+        grads = target.backward(out, leaves, grad_output)
+    for name, leaf, grad in zip(("input", "weight", "bias"), leaves, grads, strict=False):
+        if grad is None or tuple(grad.shape) != tuple(leaf.shape):
+            shape = None if grad is None else tuple(grad.shape)
+            raise Violation(
+                f"{name}.grad={shape} for a batch of 0, but should be zeros of shape {tuple(leaf.shape)}"
+            )
+        if name != "input" and bool(grad.detach().ne(0).any()):
+            raise Violation(f"{name}.grad is nonzero for a batch of 0, but a sum over no images is 0")
+
+
+def _contiguous(case: ConvCase) -> ConvCase:
+    return case.replace(input_layout="contiguous", weight_layout="contiguous", bias_layout="contiguous")
+
+
+def _plant(t: torch.Tensor, seed: int, values: Sequence[float]) -> torch.Tensor:
+    """A copy of ``t`` with ``values`` written at seed-chosen, distinct flat positions."""
+    out = t.detach().clone().contiguous()
+    flat = out.view(-1)
+    for i, v in enumerate(values[: flat.numel()]):
+        flat[(seed * (2 * i + 1) + 7 * i) % flat.numel()] = v
+    return out
+
+
+_IM2COL = torch.ops.aten.im2col.default
+_PAD = torch.ops.aten.constant_pad_nd.default
+
+
+def _implicit_padding_products(case: ConvCase, args: Args) -> torch.Tensor:
+    """The float64 result as a sum of the products of *real* input elements with the kernel.
+
+    Padding is implicit, as in F.conv2d and cuDNN: a padded position contributes no
+    product at all, so an infinite weight tap over the padding gives no ``inf * 0``.
+    Every product of real elements is formed, so NaN * 0 and inf * 0 inside the input are NaN.
+    """
+    if case.kind == "corr2d":  # no padding: every product is of real elements
+        return reference(args).value
+    x, w = _f64(args.input), _f64(args.weight)
+    x4 = x if x.dim() == 4 else x[None]
+    top, bottom, left, right = resolve_padding(case.padding, case.kernel, as_pair(case.dilation))
+    pads = [left, right, top, bottom]
+    kernel, dilation, stride = list(case.kernel), list(as_pair(case.dilation)), list(as_pair(case.stride))
+    cols = _IM2COL(_PAD(x4, pads, 0.0), kernel, dilation, [0, 0], stride)
+    real = _IM2COL(_PAD(torch.ones_like(x4), pads, 0.0), kernel, dilation, [0, 0], stride) > 0
+    n, g = x4.shape[0], case.groups
+    taps = w.shape[1] * case.kernel[0] * case.kernel[1]
+    cols, real = cols.view(n, g, taps, -1), real.view(n, g, taps, -1)
+    per_group = case.out_channels // g
+    planes = []
+    for o in range(case.out_channels):
+        group = o // per_group
+        products = w[o].reshape(taps)[None, :, None] * cols[:, group]
+        planes.append(torch.where(real[:, group], products, torch.zeros_like(products)).sum(dim=1))
+    out = torch.stack(planes, dim=1).reshape(n, case.out_channels, *case.out_spatial)
+    if args.bias is not None:
+        out = out + _f64(args.bias).view(1, -1, 1, 1)
+    return out if x.dim() == 4 else out[0]
+
+
+@_law("special-values", examples=30, needs=("ieee",))
+def special_values(target: Target, case: ConvCase) -> None:
+    """NaN and ±inf in the input, weight or bias propagate as IEEE arithmetic says (NaN·0 = NaN): as in F.conv2d."""
+    case = _contiguous(case)
+    args = case.materialize()
+    where = case.seed % 4  # 0: input, 1: weight, 2: bias, 3: all three
+    nan, inf = float("nan"), float("inf")
+    x = _plant(args.input, case.seed, (nan, inf, -inf)) if where in (0, 3) else args.input
+    w = args.weight
+    if where == 0:  # zero taps too: NaN * 0 and inf * 0 are NaN, so skipping zero weights shows
+        w = w.detach().clone().contiguous()
+        w.view(-1)[case.seed % 2 :: 2] = 0
+    if where in (1, 3):
+        w = _plant(w, case.seed + 1, (inf,) if where == 1 else (nan,))
+    b = args.bias
+    if b is not None and where in (2, 3):
+        b = _plant(b, case.seed + 2, (nan,))
+    special = args.replace(input=x, weight=w, bias=b)
+    out = _f64(_call_checked(target, case, special))
+    exact = _implicit_padding_products(case, special).to(case.torch_dtype).to(torch.float64)  # dtype overflow
+    padded = reference(special).value.to(case.torch_dtype).to(torch.float64)  # padding multiplied in
+    # Padding may be skipped (F.conv2d, cuDNN) or multiplied in (im2col): an infinite weight over
+    # the padding gives NaN one way and a finite value the other, and both are right. An infinite
+    # result may also come out NaN: blocked kernels multiply it by a zero pad (inf * 0 = NaN).
+    nan_out = torch.isnan(out)
+    checks = (
+        ("NaN", torch.isnan(exact), nan_out),
+        ("+inf", torch.isposinf(exact), torch.isposinf(out) | nan_out),
+        ("-inf", torch.isneginf(exact), torch.isneginf(out) | nan_out),
+        ("finite", torch.isfinite(exact), torch.isfinite(out) | (nan_out & torch.isnan(padded))),
+    )
+    for what, expected, got in checks:
+        wrong = expected & ~got
+        if bool(wrong.any()):
+            index = tuple(int(i) for i in wrong.nonzero()[0])
+            raise Violation(
+                f"output{index}={float(out[index])!r}, but should be {float(exact[index])!r}: {int(wrong.sum())} "
+                f"elements that should be {what} are not (NaN and infinities in the arguments must propagate, "
+                "and nothing else may become non-finite; declare ieee=False for a fast-math kernel)"
+            )
+
+
+def _power_of_two_above(value: float) -> float:
+    return 2.0 ** math.ceil(math.log2(value))
+
+
+@_law("overflow-to-inf", kinds=("conv2d",), require=("no-bias",), examples=15, needs=("ieee",))
+def overflow_to_inf(target: Target, case: ConvCase) -> None:
+    """A result beyond the dtype's largest finite value is ±inf (IEEE overflow), not saturated to the largest value."""
+    case = _contiguous(case)
+    args = case.materialize()
+    big = _power_of_two_above(math.sqrt(torch.finfo(case.torch_dtype).max))  # big * big overflows
+    sign = -1.0 if case.seed % 2 else 1.0
+    x = torch.full_like(args.input, big)
+    w = torch.full_like(args.weight, sign * big)
+    over = args.replace(input=x, weight=w)
+    out = _f64(_call_checked(target, case, over))
+    exact = reference(over).value.to(case.torch_dtype).to(torch.float64)
+    wrong = (exact != out) & ~(torch.isnan(exact) & torch.isnan(out))
+    if bool(wrong.any()):
+        index = tuple(int(i) for i in wrong.nonzero()[0])
+        raise Violation(
+            f"output{index}={float(out[index])!r}, but should be {float(exact[index])!r}: a result past the "
+            f"largest finite {case.dtype} overflows to infinity (declare ieee=False for a saturating kernel)"
+        )
+
+
+@_law("subnormals-kept", kinds=("conv2d",), require=("no-bias",), examples=15, needs=("ieee",))
+def subnormals_kept(target: Target, case: ConvCase) -> None:
+    """Subnormal inputs give subnormal outputs: a single-tap kernel copies them exactly, nothing is flushed to zero."""
+    case = _contiguous(case)
+    args = case.materialize()
+    tiny = torch.finfo(case.torch_dtype).tiny
+    generator = torch.Generator().manual_seed(case.seed)
+    steps = torch.randint(1, 8, args.input.shape, generator=generator).to(torch.float64)
+    x = (steps * tiny / 8).to(case.torch_dtype)  # k/8 of the smallest normal: exact subnormals
+    sub = args.replace(input=x, weight=_delta_weight(case, args))
+    out = _call_checked(target, case, sub)
+    exact = reference(sub)
+    flushed = (out.detach().to("cpu", torch.float64) == 0) & (exact.value != 0)
+    if bool(flushed.any()):
+        raise Violation(
+            f"{int(flushed.sum())} of {flushed.numel()} subnormal results were flushed to zero "
+            "(denormals-are-zero or flush-to-zero mode); declare ieee=False if intended"
+        )
+    _within(
+        out,
+        exact.value,
+        lambda p: _bound_of(target, case, exact, precision=p),
+        "subnormal output",
+        target=target,
+        case=case,
+    )
+
+
+_SUBSETS = (("input",), ("weight",), ("bias",), ("input", "bias"), ("weight", "bias"), ("input", "weight"))
+
+
+@_law("gradient-subsets", require=(), examples=30, needs=("autograd",))
+def gradient_subsets(target: Target, case: ConvCase) -> None:
+    """With only some of input, weight and bias requiring grad (a frozen weight, a frozen input), each of those gets its exact gradient."""
+    args = case.materialize()
+    names = ["input", "weight"] + (["bias"] if args.bias is not None else [])
+    subsets = [s for s in _SUBSETS if set(s) <= set(names)]
+    wanted = subsets[case.seed % len(subsets)]
+    generator = torch.Generator().manual_seed(case.seed + 17)
+    grad_output = (torch.rand(case.output_shape, generator=generator, dtype=torch.float64) * 2 - 1).to(
+        dtype=case.torch_dtype, device=case.device
+    )
+    tensors = {n: getattr(args, n).detach().requires_grad_(n in wanted) for n in names}
+    call = args.replace(**tensors)
+    with torch.enable_grad():
+        out = _call_checked(target, case, call)
+        if out.grad_fn is None:
+            raise Violation(
+                f"output.grad_fn=None with only {', '.join(wanted)} requiring grad, but should carry autograd history"
+            )
+        grads = target.backward(out, [tensors[n] for n in wanted], grad_output)
+    exact = reference_grads(call, grad_output)
+    reductions = dict(zip(("input", "weight", "bias"), _grad_reductions(case), strict=True))
+    for name, grad in zip(wanted, grads, strict=True):
+        if grad is None:
+            raise Violation(
+                f"{name}.grad=None with only {', '.join(wanted)} requiring grad, but should be a tensor: "
+                f"the gradient is lost when the other arguments are frozen"
+            )
+        ex = getattr(exact, name)
+        _within(
+            grad,
+            ex.value,
+            functools.partial(_grad_bound, target, case, ex, reductions[name]),
+            f"{name}.grad (only {', '.join(wanted)} requiring grad) vs float64 reference gradient",
+            target=target,
+            case=case,
+            backward=True,
+        )
+
+
+def _second_order(
+    call: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x, w, v, u_x, u_w
+) -> list[torch.Tensor]:
+    """d/d(x, w) of <d<call(x, w), v>/dx, u_x> + <d<call(x, w), v>/dw, u_w>: the double-backward products."""
+    out = call(x, w)
+    gx, gw = torch.autograd.grad(out, [x, w], v, create_graph=True)
+    inner = (gx * u_x).sum() + (gw * u_w).sum()
+    return list(torch.autograd.grad(inner, [x, w], allow_unused=True))
+
+
+@_law(
+    "double-backward",
+    kinds=("conv2d",),
+    require=("no-bias",),
+    examples=20,
+    needs=("autograd", "double_backward"),
+)
+def double_backward(target: Target, case: ConvCase) -> None:
+    """Gradients are differentiable: second derivatives (double backward) match the exact float64 ones."""
+    args = case.materialize()
+    generator = torch.Generator().manual_seed(case.seed + 29)
+
+    def rand(shape: Sequence[int]) -> torch.Tensor:
+        return (torch.rand(tuple(shape), generator=generator, dtype=torch.float64) * 2 - 1).to(
+            dtype=case.torch_dtype, device=case.device
+        )
+
+    v, u_x, u_w = rand(case.output_shape), rand(case.input_shape), rand(case.weight_shape)
+    x, w = args.input.detach().requires_grad_(), args.weight.detach().requires_grad_()
+
+    def target_call(xx: torch.Tensor, ww: torch.Tensor) -> torch.Tensor:
+        return _call_checked(target, case, args.replace(input=xx, weight=ww))
+
+    with torch.enable_grad():
+        got = target._run("double backward", lambda: _second_order(target_call, x, w, v, u_x, u_w))
+    f64 = [_f64(t) for t in (args.input, args.weight, v, u_x, u_w)]
+    with torch.enable_grad():
+        leaves = [f64[0].clone().requires_grad_(), f64[1].clone().requires_grad_()]
+        want = _second_order(lambda xx, ww: exact_conv(args, xx, ww), *leaves, *f64[2:])
+        mags = _second_order(
+            lambda xx, ww: exact_conv(args, xx, ww),
+            f64[0].abs().requires_grad_(),
+            f64[1].abs().requires_grad_(),
+            *(t.abs() for t in f64[2:]),
+        )
+    # every second-derivative element sums at most all products of v with u_x or u_w
+    reduction = math.prod(case.output_shape) * case.kernel[0] * case.kernel[1]
+    scales = second_order_scales(v, u_x, u_w, case.groups)
+    for name, g, exact, mag, like, scale in zip(
+        ("input", "weight"), got, want, mags, f64[:2], scales, strict=True
+    ):
+        if g is None:
+            raise Violation(
+                f"the second derivative with respect to {name} is None, but should be a tensor: "
+                "the first-order gradients are computed outside autograd (declare double_backward=False if intended)"
+            )
+        zero = torch.zeros_like(like)
+        ex = Exact(zero if exact is None else exact.detach(), zero if mag is None else mag.detach(), scale)
+        _within(
+            g,
+            ex.value,
+            functools.partial(_grad_bound, target, case, ex, reduction),
+            f"double backward: d/d{name} of the input and weight gradients vs float64 reference",
+            target=target,
+            case=case,
+            backward=True,
+        )
+
+
+@_law("concurrency", kinds=("conv2d",), examples=15, needs=("thread_safe",))
+def concurrency(target: Target, case: ConvCase) -> None:
+    """Calls from four threads at once give the results of the same calls made one after another."""
+    calls = [case.replace(seed=case.seed + i).materialize() for i in range(4)]
+    serial = [_f64(_call_checked(target, case, a)) for a in calls]
+    barrier = threading.Barrier(len(calls))
+    results: list[torch.Tensor | BaseException | None] = [None] * len(calls)
+
+    def work(i: int) -> None:
+        try:
+            barrier.wait(timeout=target.timeout)
+            results[i] = _f64(_call_checked(target, case, calls[i]))
+        except BaseException as exc:  # reported below, in this thread
+            results[i] = exc
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(4 * target.timeout)
+    for i, (alone, together) in enumerate(zip(serial, results, strict=True)):
+        if isinstance(together, BaseException):
+            raise Violation(f"call {i} of 4 concurrent calls raised {type(together).__name__}: {together}")
+        if together is None:
+            raise Violation(f"call {i} of 4 concurrent calls did not finish")
+        exact = reference(calls[i])
+        _within(
+            together,
+            alone,
+            functools.partial(_twice_bound, target, case, exact),
+            f"call {i} of 4 made at once from threads vs the same call alone (declare thread_safe=False if intended)",
+            target=target,
+            case=case,
+        )
+
+
+@_law("no-side-effects", examples=20)
+def no_side_effects(target: Target, case: ConvCase) -> None:
+    """A call leaves torch's global settings (default dtype, grad mode, flush-denormal, deterministic and TF32 flags, threads) as it found them."""
+    target(case.materialize())  # Target checks the state around every call, in the calling thread too
+    target.backward  # noqa: B018  (the same check guards backward calls)
+
+
+def _invalid_variants(case: ConvCase, args: Args) -> list[tuple[str, Args]]:
+    """Calls that F.conv2d rejects, each with what is wrong about it."""
+    x, w = args.input, args.weight
+    cin = x.shape[-3]
+    other = torch.float32 if case.torch_dtype != torch.float32 else torch.float64
+    kh, kw = case.kernel
+    out = [
+        (
+            f"an input with {cin + case.groups} channels for a weight expecting {cin}",
+            args.replace(input=torch.cat([x, x.narrow(-3, 0, case.groups)], dim=-3)),
+        ),
+        ("a weight of rank 3", args.replace(weight=w[:, 0])),
+        (f"a weight of dtype {other} for an input of {case.torch_dtype}", args.replace(weight=w.to(other))),
+        ("negative padding", args.replace(padding=-1)),
+        ("stride 0", args.replace(stride=0, padding=0 if args.padding == "same" else args.padding)),
+        (
+            "a kernel larger than the padded input",
+            args.replace(
+                weight=torch.zeros(
+                    *w.shape[:-2], x.shape[-2] + 2 * 8 + kh, kw, dtype=w.dtype, device=w.device
+                ),
+                padding=0,
+                dilation=1,
+            ),
+        ),
+    ]
+    if case.out_channels % (case.groups + 1) or cin % (case.groups + 1):
+        out.append(
+            (
+                f"groups={case.groups + 1}, which does not divide the channels",
+                args.replace(groups=case.groups + 1),
+            )
+        )
+    return out
+
+
+@_law("invalid-input", kinds=("conv2d",), examples=30)
+def invalid_input(target: Target, case: ConvCase) -> None:
+    """Arguments F.conv2d rejects (channel mismatch, bad groups, weight rank, dtype mismatch, negative padding, stride 0, kernel too large) raise an error."""
+    args = case.materialize()
+    variants = _invalid_variants(case, args)
+    what, bad = variants[case.seed % len(variants)]
+    try:
+        out = target(bad)
+    except (Violation, Unsupported):  # the target raised: it rejected the call
+        return
+    raise Violation(
+        f"the call with {what} returned a tensor of shape {tuple(out.shape)}, but should raise an error, as F.conv2d does"
+    )
+
+
+_F_CONV2D_PARAMETERS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+_F_CONV2D_DEFAULTS = {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1}
+
+
+def signature_differences(fn: Callable[..., object]) -> list[str]:
+    """How ``fn``'s signature differs from F.conv2d's in names, order and defaults (empty when it does not, or cannot be read)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+        return []
+    names = [p.name for p in params]
+    out = []
+    if names[: len(_F_CONV2D_PARAMETERS)] != list(_F_CONV2D_PARAMETERS):
+        out.append(f"parameters are {names}, but F.conv2d's are {list(_F_CONV2D_PARAMETERS)}")
+    for p in params:
+        if (
+            p.name in _F_CONV2D_DEFAULTS
+            and p.default is not inspect.Parameter.empty
+            and p.default != _F_CONV2D_DEFAULTS[p.name]
+        ):
+            out.append(f"default {p.name}={p.default!r}, but F.conv2d's is {_F_CONV2D_DEFAULTS[p.name]!r}")
+    return out
+
+
+@_law("calling-conventions", kinds=("conv2d",), examples=25)
+def calling_conventions(target: Target, case: ConvCase) -> None:
+    """Positional arguments, keywords and omitted defaults all call the same convolution as F.conv2d's signature says."""
+    args = case.materialize()
+    exact = reference(args)
+    p = args.params()
+    forms: list[tuple[str, Callable[[], object]]] = [
+        (
+            "all positional",
+            lambda: target.fn(
+                args.input, args.weight, args.bias, p["stride"], p["padding"], p["dilation"], p["groups"]
+            ),
+        ),
+        ("all keywords", lambda: target.fn(input=args.input, weight=args.weight, bias=args.bias, **p)),
+    ]
+    omitted = {k: v for k, v in p.items() if v != _F_CONV2D_DEFAULTS[k]}
+    if args.bias is None:
+        forms.append(("defaults omitted", lambda: target.fn(args.input, args.weight, **omitted)))
+    for name, call in forms:
+        try:
+            out = target._run(f"the call ({name})", call)
+            if not isinstance(out, torch.Tensor):
+                raise Violation(
+                    f"the call ({name}) returned a {type(out).__name__}, but should return a torch.Tensor"
+                )
+            _check_meta(out, case.output_shape, case, f"output ({name})")
+            _within(
+                out,
+                exact.value,
+                functools.partial(_bound_of_precision, target, case, exact),
+                f"output ({name}) vs float64 reference",
+                target=target,
+                case=case,
+            )
+        except Violation as exc:
+            differences = signature_differences(target.fn)
+            raise Violation(f"{exc}\nsignature: {'; '.join(differences) or 'same as F.conv2d'}") from exc
+
+
 @_law("device-parity", examples=20, devices=("cpu", "cuda"))
 def device_parity(target: Target, case: ConvCase) -> None:
     """CUDA and CPU results agree: each is within its bound of the exact result, so they differ by at most both bounds."""
@@ -781,3 +1237,42 @@ def device_parity(target: Target, case: ConvCase) -> None:
         target=target,
         case=case,
     )
+
+
+#: The order properties run and report in: the cheap, broad checks first (a fail-fast run
+#: stops at the first failing property), the expensive ones (threads, second derivatives) last.
+_ORDER = (
+    "output-shape",
+    "matches-reference",
+    "empty-batch",
+    "invalid-input",
+    "calling-conventions",
+    "special-values",
+    "overflow-to-inf",
+    "subnormals-kept",
+    "no-side-effects",
+    "large-input",
+    "linearity-input",
+    "linearity-weight",
+    "flipped-kernel",
+    "bias-superposition",
+    "groups-concat",
+    "batch-independence",
+    "padding-forms",
+    "stride-subsampling",
+    "dilation-zero-insert",
+    "delta-identity",
+    "shift-equivariance",
+    "gradients",
+    "gradient-subsets",
+    "adjoint",
+    "double-backward",
+    "layout-invariance",
+    "input-immutability",
+    "no-aliasing",
+    "determinism",
+    "concurrency",
+    "device-parity",
+)
+assert set(_ORDER) == set(PROPERTIES), sorted(set(PROPERTIES) ^ set(_ORDER))
+PROPERTIES = {name: PROPERTIES[name] for name in _ORDER}

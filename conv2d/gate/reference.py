@@ -28,7 +28,15 @@ import torch
 
 from conv2d.gate.case import Args, as_pair, resolve_padding
 
-__all__ = ["Exact", "ExactGrads", "GateError", "reference", "reference_grads"]
+__all__ = [
+    "Exact",
+    "ExactGrads",
+    "GateError",
+    "exact_conv",
+    "reference",
+    "reference_grads",
+    "second_order_scales",
+]
 
 _aten = torch.ops.aten
 _CONVOLUTION = _aten.convolution.default
@@ -222,9 +230,7 @@ def reference(args: Args) -> Exact:
     geo = _geometry(args, x, w)
     value = _conv(geo, x, w, b)
     magnitude = _conv(geo, _ABS(x), _ABS(w), None if b is None else _ABS(b))
-    _cross_check(
-        "the output", args, value, _shifted_sum(geo, x, w, b), magnitude, _reduction(w)
-    )
+    _cross_check("the output", args, value, _shifted_sum(geo, x, w, b), magnitude, _reduction(w))
     unbiased = None if b is None else _conv(geo, x, w, None)
     return Exact(value, magnitude, _forward_scale(x, w, geo.groups), unbiased)
 
@@ -266,3 +272,24 @@ def reference_grads(args: Args, grad_output: torch.Tensor) -> ExactGrads:
     ]
     exact = [Exact(v, m, s) for v, m, s in zip(values, mags, scales, strict=False)]
     return ExactGrads(exact[0], exact[1], exact[2] if b is not None else None)
+
+
+def exact_conv(args: Args, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """torch's convolution operator (bound at import) on float64 ``x``, ``w`` with the parameters of ``args``.
+
+    Differentiable twice, so laws of second derivatives have a reference too.
+    """
+    return _conv(_geometry(args, x, w), x, w, b)
+
+
+def second_order_scales(
+    v: torch.Tensor, u_x: torch.Tensor, u_w: torch.Tensor, groups: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Norm-wise scales of the double-backward products (float64 tensors of the output's, input's and weight's shapes).
+
+    d/dx <grad_w, u_w> is the input gradient of ``v`` through the kernel ``u_w``, and
+    d/dw <grad_x, u_x> the weight gradient correlating ``u_x`` with ``v``: each gets the
+    scale of that first-order gradient.
+    """
+    v, u_x, u_w = (t.detach().to("cpu", _F64) for t in (v, u_x, u_w))
+    return _grad_input_scale(v, u_w, groups), _grad_weight_scale(u_x, v, groups)

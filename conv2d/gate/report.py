@@ -8,6 +8,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from conv2d.gate.capabilities import Capabilities
+from conv2d.gate.coverage import Coverage, unreached
 from conv2d.gate.engine import PropertyResult
 from conv2d.gate.environment import cpu_model, environment
 from conv2d.gate.suite import SuiteReport
@@ -82,7 +84,33 @@ def _declined_lines(report: SuiteReport) -> list[str]:
     return lines
 
 
-def render_text(report: SuiteReport) -> str:
+def _message_lines(message: str) -> list[str]:
+    """A failure message indented for the terminal: prose wrapped, maps and tables kept as they are."""
+    out: list[str] = []
+    for line in bounded(message, 8000).splitlines():
+        if len(line) > 110 and not line.startswith((" ", "|", ".", "X", "!")):
+            out += textwrap.wrap(line, 110, initial_indent="    ", subsequent_indent="      ")
+        else:
+            out.append(f"    {line}")
+    return out
+
+
+def coverage_of(report: SuiteReport) -> Coverage:
+    """The regions reached by every property's generated cases together."""
+    merged = Coverage()
+    for r in report.results:
+        if r.coverage:
+            merged = merged.merge(Coverage.from_json(r.coverage))
+    return merged
+
+
+def unreached_regions(report: SuiteReport) -> list[str]:
+    """Declared configurations that no generated case of any property reached."""
+    described = {k: tuple(v) if isinstance(v, list) else v for k, v in report.capabilities.items()}
+    return unreached(coverage_of(report), Capabilities.from_mapping(described))
+
+
+def render_text(report: SuiteReport, *, coverage: bool = False) -> str:
     """The conformance table, then each cause of failure once, with its case, error, repro snippet and seed."""
     env = report.environment
     gpu = env.get("gpu") or "no CUDA device"
@@ -116,15 +144,18 @@ def render_text(report: SuiteReport) -> str:
             )
         lines += [
             f"    case: {r.failure.case.describe()}",
-            *textwrap.wrap(
-                bounded(r.failure.message), 110, initial_indent="    ", subsequent_indent="      "
-            ),
+            *_message_lines(r.failure.message),
             "    reproduce:",
             textwrap.indent(r.failure.repro, "      "),
             f"    replay this search: --seed {report.seed} --profile {report.profile} --property {r.property}",
         ]
         if r.failure.blob:
             lines.append(f"    Hypothesis: {r.failure.blob}")
+    missing = unreached_regions(report)
+    if coverage:
+        lines += ["", coverage_of(report).text()]
+    if missing:
+        lines += ["", "declared but never reached by the search: " + ", ".join(missing)]
     if report.warnings:
         lines += ["", "warnings:", *[f"  {w}" for w in report.warnings]]
     lines += ["", _verdict_line(report)]
@@ -160,6 +191,8 @@ def to_json(report: SuiteReport) -> dict[str, Any]:
         "capabilities": report.capabilities,
         "environment": report.environment,
         "results": results,
+        "coverage": coverage_of(report).to_json(),
+        "unreached": unreached_regions(report),
         "warnings": report.warnings,
     }
 
@@ -216,6 +249,10 @@ def render_markdown(report: SuiteReport) -> str:
             "```",
             "</details>",
         ]
+    missing = unreached_regions(report)
+    lines += ["", "<details><summary>coverage</summary>", "", coverage_of(report).markdown(), "</details>"]
+    if missing:
+        lines += ["", "Declared but never reached by the search: " + ", ".join(f"`{m}`" for m in missing)]
     if report.warnings:
         lines += ["", *[f"- ⚠️ {w}" for w in report.warnings]]
     return "\n".join(lines) + "\n"

@@ -21,6 +21,7 @@ image, one channel, a 1x1 kernel, stride 1, float32, contiguous.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Collection
 
@@ -30,7 +31,17 @@ from hypothesis import strategies as st
 from conv2d.gate.capabilities import Capabilities
 from conv2d.gate.case import INPUT_LAYOUTS, ConvCase, Pair, ValueMode, resolve_padding
 
-__all__ = ["REQUIREMENTS", "conv_cases", "corr2d_cases", "dtypes_for", "layouts_for"]
+__all__ = [
+    "PRODUCTION_LAYERS",
+    "REGIMES",
+    "REQUIREMENTS",
+    "Layer",
+    "Regime",
+    "conv_cases",
+    "corr2d_cases",
+    "dtypes_for",
+    "layouts_for",
+]
 
 #: Constraints a property can ask of the cases it gets.
 REQUIREMENTS = frozenset(
@@ -54,9 +65,15 @@ REQUIREMENTS = frozenset(
 )
 
 _DTYPE_ORDER = ("float32", "float64", "float16", "bfloat16")
+#: float32, what production runs, is drawn twice as often as each other dtype.
+_DTYPE_WEIGHT = {"float32": 2}
 _TILE_EXTENTS = (7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 66)
 _CHANNEL_COUNTS = (3, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 47, 63, 64, 65, 70)
 _BATCHES = (5, 6, 7, 9, 10)
+#: Requirements no corr2d(X, K) case can meet.
+_CORR2D_IMPOSSIBLE = frozenset({"bias", "batched", "grouped", "strided", "dilated", "padding-string"})
+#: Batches around the tile widths 8, 16 and 32 that batched kernels split N by.
+_TILE_BATCHES = (8, 9, 16, 17, 31, 32, 33)
 _STRIDED: tuple[int | Pair, ...] = (2, 3, (1, 2), (2, 1), (2, 3))
 _DILATED: tuple[int | Pair, ...] = (2, 3, (1, 2), (2, 1), (3, 2))
 _VALUES: tuple[ValueMode, ...] = ("uniform", "integer", "biased", "dominant")
@@ -128,37 +145,11 @@ def conv_cases(
     caps = capabilities or Capabilities()
     _check_requirements(require)
     req = set(require)
-
-    # -- regime: keeps each case cheap while reaching wide channels or wide images
-    regimes = ["small", "channels", "spatial"]
-    regime = "large" if "large" in req else draw(st.sampled_from(regimes))
-    if regime == "large" and caps.max_elements is not None and caps.max_elements < 2**16:
-        raise ValueError(
-            f"require={{'large'}} needs inputs of 2**16 elements, above the declared max_elements={caps.max_elements}"
-        )
-
-    # -- groups and channels
-    if regime == "large" or not caps.groups:
-        group_kind = "one"
-    elif "grouped" in req:
-        group_kind = draw(st.sampled_from(["grouped", "depthwise"]))
-    else:
-        group_kind = draw(st.sampled_from(["one", "grouped", "depthwise"]))
-    wide = regime == "channels"
-    per_group = st.one_of(st.sampled_from(_CHANNEL_COUNTS), st.integers(1, 80)) if wide else st.integers(1, 4)
-    if group_kind == "one":
-        groups = 1
-        cin_g = draw(per_group if regime != "large" else st.integers(1, 8))
-        cout_g = draw(per_group if regime != "large" else st.integers(1, 8))
-    elif group_kind == "grouped":
-        groups = draw(st.integers(2, 4) if not wide else st.sampled_from([2, 3, 4, 8]))
-        cin_g = draw(st.integers(1, 3) if not wide else st.integers(1, 9))
-        cout_g = draw(st.integers(1, 3) if not wide else st.integers(1, 9))
-    else:  # depthwise, with a channel multiplier
-        low = 2 if "grouped" in req else 1
-        groups = draw(st.integers(low, 6) if not wide else st.sampled_from([8, 16, 17, 32, 33, 64, 65]))
-        cin_g = 1
-        cout_g = draw(st.sampled_from([1, 2, 3]))
+    regime = _draw_regime(draw, caps, req)
+    if regime == "production":
+        return _production_case(draw, caps, device, req)
+    limits = REGIMES[regime]
+    groups, cin_g, cout_g = _draw_channels(draw, caps, req, regime)
 
     # -- padding form (first, so that "same" can force stride 1 instead of waiting for it)
     forms = ["zero"]
@@ -183,12 +174,19 @@ def conv_cases(
         padding = form
 
     # -- kernel, stride, dilation
-    max_k = 3 if regime in ("channels", "large") else 7
-    kernel = (draw(st.integers(1, max_k)), draw(st.integers(1, max_k)))
-    if caps.stride and "unit-stride" not in req and padding != "same":
+    max_k = limits.kernel
+    if regime == "wide":  # 3x3 makes the wide channel counts reductions past 1024 and 4096
+        kernel = (3, 3)
+    else:
+        kernel = (draw(st.integers(9 if regime == "big-kernel" else 1, max_k)), draw(st.integers(1, max_k)))
+    if caps.stride and "unit-stride" not in req:
+        # drawn for "same" too (then set to 1), so that every padding form draws the same
+        # sequence and a counterexample can shrink from "same" to zero padding
         stride = _param(draw, st.one_of(st.integers(1, 2), st.integers(1, 4)))
         if "strided" in req and max(_pair(stride)) == 1:
             stride = draw(st.sampled_from(_STRIDED))
+        if padding == "same":
+            stride = 1
     else:
         stride = 1
     if caps.dilation and "unit-dilation" not in req:
@@ -201,17 +199,16 @@ def conv_cases(
     # -- sizes: draw the output extent, derive the input extent
     s, d = _pair(stride), _pair(dilation)
     top, bottom, left, right = resolve_padding(padding, kernel, d)
-    limit = {"small": 17, "channels": 9, "spatial": 70, "large": 96}[regime]
+    limit = limits.extent
     sizes = []
     for axis, pads in ((0, top + bottom), (1, left + right)):
         span = d[axis] * (kernel[axis] - 1) + 1
         if padding == "same":
-            extent = draw(_extent(limit))
-            sizes.append(extent)
+            sizes.append(draw(_extent(limit)))
             continue
         # a single output row/column under a stride > 1 is its own kernel edge (torch 2.13's
-        # oneDNN bfloat16 path computes it wrongly): drawn a quarter of the time
-        out = 1 if s[axis] > 1 and draw(st.integers(0, 3)) == 0 else draw(_extent(limit))
+        # oneDNN bfloat16 path computes it wrongly): drawn half the time
+        out = 1 if s[axis] > 1 and draw(st.booleans()) else draw(_extent(limit))
         remainder = draw(st.integers(0, s[axis] - 1)) if s[axis] > 1 else 0
         size = (out - 1) * s[axis] + span - pads + remainder
         if size < 1:  # padding larger than needed: smallest input with this output
@@ -220,13 +217,7 @@ def conv_cases(
     height, width = sizes
 
     # -- batch
-    batch: int | None
-    if "batched" not in req and caps.unbatched and draw(st.integers(0, 6)) == 0:
-        batch = None
-    elif regime in ("small", "spatial"):
-        batch = draw(st.one_of(st.integers(1, 3), st.sampled_from(_BATCHES)))
-    else:
-        batch = draw(st.integers(1, 2))
+    batch = _draw_batch(draw, caps, req, limits.batches)
     if regime == "large":  # 2**16 to about 2**21 input elements, output about as large
         batch = draw(st.integers(1, 4))
         height = draw(st.sampled_from([96, 128, 181, 256, 300])) + height % 7
@@ -236,25 +227,11 @@ def conv_cases(
         while batch * cin_g * groups * height * width < 2**16:
             batch += 1
 
-    # -- bias, dtype, layouts, values
-    if "bias" in req:
-        bias = True
-    elif "no-bias" in req or not caps.bias:
-        bias = False
-    else:
-        bias = draw(st.booleans())
-    dtypes = dtypes_for(caps)
-    if "float64" in req and "float64" in dtypes:
-        dtypes = ["float64"]
-    dtype = draw(st.sampled_from(dtypes))
-    layouts = ["contiguous"] if "contiguous" in req else layouts_for(caps)
-    input_layout = draw(st.sampled_from(layouts))
-    weight_layout = draw(st.sampled_from(layouts))
-    bias_layout = draw(st.sampled_from([x for x in layouts if x in ("contiguous", "strided", "offset")]))
-    values = draw(st.sampled_from(_VALUES))
-    exponent = _exponent(draw, values)
-    seed = draw(st.integers(0, 2**31 - 1))
-    case = ConvCase(
+    return _finish_case(
+        draw,
+        caps,
+        req,
+        device,
         batch=batch,
         in_channels=cin_g * groups,
         out_channels=cout_g * groups,
@@ -265,15 +242,210 @@ def conv_cases(
         padding=padding,
         dilation=dilation,
         groups=groups,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Regime:
+    """The limits of one region of the problem space.
+
+    Attributes:
+        extent: the largest output extent drawn.
+        kernel: the largest kernel extent drawn.
+        batches: the batch sizes drawn beside 1-3 (tile widths for the ``wide`` regime).
+    """
+
+    extent: int
+    kernel: int
+    batches: tuple[int, ...]
+
+
+#: Every regime's limits, in one table. ``production`` draws real network layers instead
+#: (:data:`PRODUCTION_LAYERS`), ``large`` 2**16 .. 2**21 input elements.
+REGIMES: dict[str, Regime] = {
+    "small": Regime(extent=17, kernel=7, batches=_BATCHES),
+    "channels": Regime(extent=9, kernel=3, batches=()),
+    "spatial": Regime(extent=70, kernel=7, batches=_BATCHES),
+    "wide": Regime(extent=4, kernel=3, batches=()),
+    "batches": Regime(extent=5, kernel=3, batches=_TILE_BATCHES),
+    "big-kernel": Regime(extent=6, kernel=11, batches=()),
+    "large": Regime(extent=96, kernel=3, batches=()),
+}
+#: How often each regime is drawn (``small`` first: it is where shrinking goes).
+_REGIME_WEIGHTS = (
+    ("small",) * 3
+    + ("channels",) * 2
+    + ("spatial",) * 2
+    + ("production",) * 4
+    + ("batches",) * 2
+    + ("wide", "big-kernel")
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """A convolution layer as production networks use it, which libraries give their own fast paths."""
+
+    name: str
+    kernel: int
+    stride: int
+    padding: int
+    depthwise: bool = False
+    stem: bool = False
+
+
+#: The layers real libraries pick dedicated kernels for (Winograd 3x3, 1x1 GEMM, depthwise, the stem).
+PRODUCTION_LAYERS: tuple[Layer, ...] = (
+    Layer("3x3/1/1", 3, 1, 1),
+    Layer("3x3/1/1", 3, 1, 1),  # twice: the most common layer of all
+    Layer("3x3/2/1", 3, 2, 1),
+    Layer("1x1/1", 1, 1, 0),
+    Layer("1x1/2", 1, 2, 0),
+    Layer("depthwise 3x3/1/1", 3, 1, 1, depthwise=True),
+    Layer("depthwise 3x3/2/1", 3, 2, 1, depthwise=True),
+    Layer("stem 7x7/2/3", 7, 2, 3, stem=True),
+)
+
+
+def _draw_regime(draw: st.DrawFn, caps: Capabilities, req: set[str]) -> str:
+    if "large" in req:
+        if caps.max_elements is not None and caps.max_elements < 2**16:
+            raise ValueError(
+                f"require={{'large'}} needs inputs of 2**16 elements, above the declared max_elements={caps.max_elements}"
+            )
+        return "large"
+    weights = [r for r in _REGIME_WEIGHTS if r != "production" or _production_layers(caps, req)]
+    return draw(st.sampled_from(weights))
+
+
+def _production_layers(caps: Capabilities, req: set[str]) -> list[Layer]:
+    """The production layers that the capabilities and requirements allow."""
+    if req & {"dilated", "padding-string"}:
+        return []
+    allowed = list(PRODUCTION_LAYERS)
+    if "int" not in caps.padding:
+        allowed = [x for x in allowed if x.padding == 0]
+    if "grouped" in req:
+        allowed = [x for x in allowed if x.depthwise]
+    if not caps.groups:
+        allowed = [x for x in allowed if not x.depthwise]
+    if "strided" in req:
+        allowed = [x for x in allowed if x.stride > 1]
+    if "unit-stride" in req or not caps.stride:
+        allowed = [x for x in allowed if x.stride == 1]
+    if "no-padding" in req:
+        allowed = [x for x in allowed if x.padding == 0]
+    return allowed
+
+
+def _channel_count(draw: st.DrawFn) -> int:
+    """A multiple of 4, 8, 16 or 32 (vector and tile widths), or one off it."""
+    base = draw(st.sampled_from([4, 8, 16, 32])) * draw(st.integers(1, 2))
+    return max(1, base + draw(st.sampled_from([0, 0, 0, 1, -1])))
+
+
+def _production_case(draw: st.DrawFn, caps: Capabilities, device: str, req: set[str]) -> ConvCase:
+    """A production layer: its kernel, stride and padding, channel counts at vector widths, a small image."""
+    layer = draw(st.sampled_from(_production_layers(caps, req)))
+    if layer.depthwise:
+        channels = _channel_count(draw)
+        cin, cout, groups = channels, channels * draw(st.sampled_from([1, 1, 2])), channels
+    else:
+        cin = 3 if layer.stem else _channel_count(draw)
+        cout, groups = _channel_count(draw), 1
+    sizes = []
+    for _ in range(2):
+        out = 1 if layer.stride > 1 and draw(st.booleans()) else draw(_extent(9))
+        sizes.append(
+            max(
+                1,
+                (out - 1) * layer.stride
+                + layer.kernel
+                - 2 * layer.padding
+                + draw(st.integers(0, layer.stride - 1)),
+            )
+        )
+    return _finish_case(
+        draw,
+        caps,
+        req,
+        device,
+        batch=_draw_batch(draw, caps, req, ()),
+        in_channels=cin,
+        out_channels=cout,
+        height=sizes[0],
+        width=sizes[1],
+        kernel=(layer.kernel, layer.kernel),
+        stride=layer.stride,
+        padding=layer.padding,
+        dilation=1,
+        groups=groups,
+    )
+
+
+def _draw_channels(draw: st.DrawFn, caps: Capabilities, req: set[str], regime: str) -> tuple[int, int, int]:
+    """(groups, input channels per group, output channels per group) for the regime."""
+    if regime == "large" or not caps.groups:
+        group_kind = "one"
+    elif "grouped" in req:
+        group_kind = draw(st.sampled_from(["grouped", "depthwise"]))
+    else:
+        group_kind = draw(st.sampled_from(["one", "grouped", "depthwise"]))
+    if regime == "wide" and group_kind == "one":  # past 128 channels: reductions past 1024 and 4096 (3x3)
+        return 1, draw(st.sampled_from([129, 130, 200, 115, 456, 520])), draw(st.integers(1, 3))
+    wide = regime in ("channels", "wide")  # "batches" keeps the few channels of "small"
+    per_group = st.one_of(st.sampled_from(_CHANNEL_COUNTS), st.integers(1, 80)) if wide else st.integers(1, 4)
+    if group_kind == "one":
+        limit = st.integers(1, 8) if regime == "large" else per_group
+        return 1, draw(limit), draw(limit)
+    if group_kind == "grouped":
+        groups = draw(st.integers(2, 4) if not wide else st.sampled_from([2, 3, 4, 8]))
+        return (
+            groups,
+            draw(st.integers(1, 3) if not wide else st.integers(1, 9)),
+            draw(st.integers(1, 3) if not wide else st.integers(1, 9)),
+        )
+    low = 2 if "grouped" in req else 1  # depthwise, with a channel multiplier
+    groups = draw(st.integers(low, 6) if not wide else st.sampled_from([8, 16, 17, 32, 33, 64, 65, 129]))
+    return groups, 1, draw(st.sampled_from([1, 2, 3]))
+
+
+def _draw_batch(draw: st.DrawFn, caps: Capabilities, req: set[str], batches: tuple[int, ...]) -> int | None:
+    if "batched" not in req and caps.unbatched and draw(st.integers(0, 6)) == 0:
+        return None
+    if batches == _TILE_BATCHES:
+        return draw(st.sampled_from(batches))
+    if batches:
+        return draw(st.one_of(st.integers(1, 3), st.sampled_from(batches)))
+    return draw(st.integers(1, 2))
+
+
+def _finish_case(
+    draw: st.DrawFn, caps: Capabilities, req: set[str], device: str, **shape: object
+) -> ConvCase:
+    """Draw bias, dtype, layouts and values for a case of the given shape, within the capabilities."""
+    if "bias" in req:
+        bias = True
+    elif "no-bias" in req or not caps.bias:
+        bias = False
+    else:
+        bias = draw(st.booleans())
+    dtypes = dtypes_for(caps)
+    if "float64" in req and "float64" in dtypes:
+        dtypes = ["float64"]
+    layouts = ["contiguous"] if "contiguous" in req else layouts_for(caps)
+    values = draw(st.sampled_from(_VALUES))
+    case = ConvCase(
+        **shape,  # type: ignore[arg-type]
         bias=bias,
-        dtype=dtype,
+        dtype=draw(st.sampled_from([d for d in dtypes for _ in range(_DTYPE_WEIGHT.get(d, 1))])),
         device=device,
-        input_layout=input_layout,
-        weight_layout=weight_layout,
-        bias_layout=bias_layout,
+        input_layout=draw(st.sampled_from(layouts)),
+        weight_layout=draw(st.sampled_from(layouts)),
+        bias_layout=draw(st.sampled_from([x for x in layouts if x in ("contiguous", "strided", "offset")])),
         values=values,
-        exponent=exponent,
-        seed=seed,
+        exponent=_exponent(draw, values),
+        seed=draw(st.integers(0, 2**31 - 1)),
     )
     if caps.max_elements is not None:  # the declared largest problem: stay below it
         assume(math.prod(case.input_shape) <= caps.max_elements)
@@ -288,11 +460,27 @@ def corr2d_cases(
     device: str = "cpu",
     require: Collection[str] = (),
 ) -> ConvCase:
-    """Problems for a seed-style ``corr2d(X, K)``: a 2-D image and a 2-D kernel."""
+    """Problems for a seed-style ``corr2d(X, K)``: a 2-D image and a 2-D kernel.
+
+    A corr2d has no bias, batch, groups, stride, dilation or padding string: requiring
+    one of those is an error naming it. Every other requirement is honoured (``large``
+    draws images of 2**16 elements and more).
+    """
     caps = capabilities or Capabilities()
     _check_requirements(require)
+    impossible = sorted(set(require) & _CORR2D_IMPOSSIBLE)
+    if impossible:
+        raise ValueError(
+            f"require contains {impossible[0]!r}, which a corr2d(X, K) case cannot meet "
+            f"(it has no bias, batch, groups, stride, dilation or padding string)"
+        )
     kernel = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
     out_h, out_w = draw(_extent(33)), draw(_extent(33))
+    if "large" in require:
+        out_h, out_w = (
+            draw(st.sampled_from([256, 300])) + out_h % 7,
+            draw(st.sampled_from([256, 300])) + out_w % 5,
+        )
     dtypes = dtypes_for(caps)
     if "float64" in require and "float64" in dtypes:
         dtypes = ["float64"]

@@ -111,6 +111,11 @@ def run_suite(
                 break
     catalogue = [(p.name, d) for p in properties_for(target.kind) for d in ("cpu", "cuda")]
     warnings += stale_entries([xfails, skips], catalogue)
+    warnings += [
+        f"importing the target replaced {name}: the gate's reference is bound to torch.ops.aten and is "
+        "unaffected, but any other code in this process now calls the replacement"
+        for name in target.replaced
+    ]
     order = {name: i for i, name in enumerate(PROPERTIES)}
     results.sort(key=lambda r: (order[r.property], devices.index(r.device) if r.device in devices else 0))
     return SuiteReport(

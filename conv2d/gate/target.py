@@ -22,6 +22,7 @@ import torch
 
 from conv2d.gate.capabilities import Capabilities, capabilities_of
 from conv2d.gate.case import Args
+from conv2d.gate.state import changes, global_state, restore
 
 __all__ = [
     "BUILTIN_TARGETS",
@@ -100,6 +101,30 @@ def load_target(spec: str) -> Callable[..., Any]:
     The current directory is importable, as it is for ``python -m``.
     """
     module_name, sep, attribute = spec.partition(":")
+    return _resolve(spec, module_name, sep, attribute)
+
+
+#: torch's convolution entry points a target's import must leave alone.
+_ENTRY_POINTS: tuple[tuple[str, Any, str], ...] = (
+    ("torch.nn.functional.conv2d", torch.nn.functional, "conv2d"),
+    ("torch.conv2d", torch, "conv2d"),
+    ("torch.nn.functional.conv_transpose2d", torch.nn.functional, "conv_transpose2d"),
+    ("torch.nn.Conv2d.forward", torch.nn.Conv2d, "forward"),
+    ("torch.nn.functional.unfold", torch.nn.functional, "unfold"),
+)
+
+
+def replaced_entry_points(before: dict[str, Any]) -> list[str]:
+    """The entry points whose object differs from the snapshot ``before`` (see :func:`entry_points`)."""
+    return [name for name, owner, attr in _ENTRY_POINTS if getattr(owner, attr, None) is not before.get(name)]
+
+
+def entry_points() -> dict[str, Any]:
+    """A snapshot of torch's convolution entry points, to compare after importing a target."""
+    return {name: getattr(owner, attr, None) for name, owner, attr in _ENTRY_POINTS}
+
+
+def _resolve(spec: str, module_name: str, sep: str, attribute: str) -> Callable[..., Any]:
     if not sep or not module_name or not attribute:
         raise LoadError(f"target {spec!r} is not of the form 'package.module:function'")
     if str(Path.cwd()) not in sys.path and "" not in sys.path:
@@ -135,6 +160,7 @@ class Target:
             directly): a target with a spec can be run in worker processes.
         on_call: called with a description before every call of the target and with
             ``None`` after it returns (the crash-isolating runner reports calls with it).
+        replaced: torch convolution entry points that importing the target replaced.
     """
 
     fn: Callable[..., Any]
@@ -145,6 +171,7 @@ class Target:
     capabilities: Capabilities = dataclasses.field(init=False)
     hung: str | None = dataclasses.field(default=None, init=False)
     on_call: Callable[[str | None], None] | None = dataclasses.field(default=None, init=False, repr=False)
+    replaced: list[str] = dataclasses.field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.capabilities = capabilities_of(self.fn)
@@ -162,9 +189,12 @@ class Target:
 
     @classmethod
     def load(cls, spec: str | None, *, kind: Kind = "conv2d", timeout: float = DEFAULT_TIMEOUT) -> Target:
-        """Load ``spec`` (``None`` for the built-in core of this kind)."""
+        """Load ``spec`` (``None`` for the built-in core of this kind), noting torch entry points its import replaced."""
         spec = spec or BUILTIN_TARGETS[kind]
-        return cls(load_target(spec), spec, kind, timeout, spec)
+        before = entry_points()
+        target = cls(load_target(spec), spec, kind, timeout, spec)
+        target.replaced = replaced_entry_points(before)
+        return target
 
     # -- calling -----------------------------------------------------------------------------
     def _run(self, what: str, thunk: Callable[[], Any]) -> Any:
@@ -177,7 +207,14 @@ class Target:
         def work() -> None:
             try:
                 with torch.set_grad_enabled(grad_enabled):
-                    box["value"] = thunk()
+                    before = global_state()
+                    try:
+                        box["value"] = thunk()
+                    finally:
+                        after = global_state()
+                        if after != before:
+                            box["state"] = changes(before, after)
+                            restore(before)
             except BaseException as exc:  # everything the target raises is data for the verdict
                 box["error"] = exc
 
@@ -191,6 +228,10 @@ class Target:
             raise CallTimeout(f"{what} did not return within the {self.timeout:g} s time limit")
         if self.on_call is not None:
             self.on_call(None)
+        if "state" in box:
+            raise Violation(
+                f"{what} changed torch's global state and left it changed: {'; '.join(box['state'])}"
+            )
         if "error" in box:
             exc = box["error"]
             text = bounded(str(exc))

@@ -35,7 +35,7 @@ class UpstreamBug:
         summary: what goes wrong, in one sentence.
         reproducer: a few lines of torch that show it.
         found: where it was found (torch version, CPU).
-        command: the gate command that finds it.
+        law: the gate property that catches it.
         affects: whether a case lies in the bug's region (true regardless of the host).
         probe: whether this host's torch has the bug (runs the reproducer).
     """
@@ -44,9 +44,14 @@ class UpstreamBug:
     summary: str
     reproducer: str
     found: str
-    command: str
+    law: str
     affects: Callable[[ConvCase], bool]
     probe: Callable[[], bool]
+
+    @property
+    def command(self) -> str:
+        """The gate command that looks for it."""
+        return f"python -m conv2d verify torch.nn.functional:conv2d --property {self.law}"
 
 
 _BF16_REPRO = """\
@@ -134,7 +139,7 @@ BUGS: tuple[UpstreamBug, ...] = (
         _BF16_REPRO,
         "torch 2.13.0 (oneDNN CPU path), Intel Xeon with AVX512; float16/float32 and "
         "torch.backends.mkldnn.flags(enabled=False) are right",
-        "python -m conv2d verify torch.nn.functional:conv2d --property matches-reference",
+        "matches-reference",
         _bf16_affects,
         _bf16_probe,
     ),
@@ -143,7 +148,7 @@ BUGS: tuple[UpstreamBug, ...] = (
         "a float32 channels_last input with one channel corrupts the heap (free(): invalid size, SIGSEGV)",
         _HEAP_REPRO,
         "torch 2.13.0 CPU, Intel Xeon with AVX512",
-        "python -m conv2d verify torch.nn.functional:conv2d --property large-input",
+        "large-input",
         _heap_affects,
         _heap_probe,
     ),
@@ -153,7 +158,7 @@ BUGS: tuple[UpstreamBug, ...] = (
         "weight and groups > 1",
         _GRAD_REPRO,
         "torch 2.13.0 CPU, Intel Xeon with AVX512 and AMD EPYC",
-        "python -m conv2d verify torch.nn.functional:conv2d --property gradients",
+        "gradients",
         _grad_affects,
         _grad_probe,
     ),

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from conv2d.zoo._entry import ZooEntry
-from conv2d.zoo.correct import Fn, _compute_dtype, _entry, _fft, _im2col, _normalise_args
+from conv2d.zoo.correct import Fn, _compute_dtype, _declare, _entry, _fft, _im2col, _normalise_args
 from conv2d.zoo.mutants import Witness, _registrar
 
 __all__ = ["WITNESSES"]
@@ -171,6 +171,7 @@ def _via_conv2d(algorithm: Callable[..., Tensor], X: Tensor, K: Tensor) -> Tenso
 
 
 @_alternative("fft")
+@_declare(ieee=False)  # the transform spreads a NaN or an infinity over the whole image
 def fft_corr2d(X: Tensor, K: Tensor) -> Tensor:
     """FFT cross-correlation (rfft2, spectral product with the conjugate kernel, irfft2, crop)."""
     return _via_conv2d(_fft, X, K)

@@ -49,6 +49,16 @@ _HALF = (torch.float16, torch.bfloat16)
 
 
 # -- registration ---------------------------------------------------------------------------------
+def _declare(**fields: object) -> Callable[[Fn], Fn]:
+    """Attach a capabilities dict (the zoo cannot import the gate's ``declare`` without a cycle)."""
+
+    def apply(fn: Fn) -> Fn:
+        fn.__conv2d_capabilities__ = dict(fields)  # type: ignore[attr-defined]
+        return fn
+
+    return apply
+
+
 def _entry(
     registry: list[ZooEntry],
     *,
@@ -256,7 +266,10 @@ def _run(
     """Normalise the call, run ``algorithm(x, w, geo)`` in ``compute`` dtype, add bias and round once."""
     x, geo = _normalise_args(input, weight, bias, stride, padding, dilation, groups)
     compute = compute or _compute_dtype(input.dtype)
-    out = algorithm(x.to(compute), weight.to(compute), geo)
+    if x.shape[0] == 0:  # an empty batch: run one zero image so every algorithm sees a real shape, keep none
+        out = algorithm(torch.cat([x, x.new_zeros(1, *x.shape[1:])]).to(compute), weight.to(compute), geo)[:0]
+    else:
+        out = algorithm(x.to(compute), weight.to(compute), geo)
     return _finish(out, bias, geo, input.dtype)
 
 
@@ -265,7 +278,7 @@ def _im2col(x: Tensor, w: Tensor, geo: Geometry, bias: Tensor | None = None) -> 
     """One GEMM per group over the unfolded patches; a bias is folded in as a row of ones."""
     n, (o, cg, kh, kw), g = x.shape[0], w.shape, geo.groups
     cols = F.unfold(F.pad(x, geo.fpad), geo.kernel, dilation=geo.dilation, stride=geo.stride)
-    cols = cols.reshape(n, g, cg * kh * kw, -1)
+    cols = cols.reshape(n, g, cg * kh * kw, geo.out[0] * geo.out[1])
     mat = w.reshape(g, o // g, cg * kh * kw)
     if bias is not None:
         cols = torch.cat([cols, cols.new_ones(n, g, 1, cols.shape[-1])], dim=2)
@@ -408,6 +421,7 @@ def _shifted_matmul(x: Tensor, w: Tensor, geo: Geometry) -> Tensor:
 
 # -- the registered alternatives ------------------------------------------------------------------
 @_entry(_REGISTRY, category="fft", correct=True)
+@_declare(ieee=False)  # a transform spreads a NaN or an infinity over the whole plane or tile
 def fft(
     input: Tensor,
     weight: Tensor,
@@ -426,6 +440,7 @@ def fft(
 
 
 @_entry(_REGISTRY, category="winograd", correct=True)
+@_declare(ieee=False)  # a transform spreads a NaN or an infinity over the whole plane or tile
 def winograd(
     input: Tensor,
     weight: Tensor,
@@ -526,6 +541,7 @@ def shifted_matmul(
 
 
 @_entry(_REGISTRY, category="winograd", correct=True)
+@_declare(ieee=False)  # a transform spreads a NaN or an infinity over the whole plane or tile
 def winograd_f4x3(
     input: Tensor,
     weight: Tensor,
@@ -544,6 +560,7 @@ def winograd_f4x3(
 
 
 @_entry(_REGISTRY, category="winograd", correct=True)
+@_declare(ieee=False)  # a transform spreads a NaN or an infinity over the whole plane or tile
 def winograd_f6x3(
     input: Tensor,
     weight: Tensor,
@@ -580,13 +597,8 @@ def conv_then_bias(
     return out + bias.view(-1, 1, 1)
 
 
-def _declare_dtype_accumulation(fn: Fn) -> Fn:
-    fn.__conv2d_capabilities__ = {"accumulation": "dtype"}  # type: ignore[attr-defined]
-    return fn
-
-
 @_entry(_REGISTRY, category="in-dtype-accumulation", correct=True)
-@_declare_dtype_accumulation
+@_declare(accumulation="dtype")
 def accumulate_in_dtype(
     input: Tensor,
     weight: Tensor,

@@ -13,6 +13,7 @@ deterministic input on which the bug shows.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -1527,4 +1528,330 @@ def identity_kernel_returns_input(
     )
     if identity:
         return input.view_as(input)
+    return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+# =================================================================================================
+# the rest of the contract: empty and special values, autograd paths, threads, state, input checks
+# =================================================================================================
+@_mutant(
+    "empty-batch",
+    "kernels that size their launch grid or workspace from the batch and fail on zero images "
+    "(the bug class; F.conv2d returns an empty (0, C_out, H', W') tensor).",
+    lambda: _case((0, 2, 5, 5), (3, 2, 3, 3)),
+)
+def empty_batch_raises(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Raises on a batch of zero images (it divides the work by the batch size)."""
+    if input.dim() == 4 and input.shape[0] == 0:
+        raise ZeroDivisionError("integer division or modulo by zero (work per image)")
+    return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+@_mutant(
+    "special-values",
+    "sparse fast paths that skip zero weights, so NaN * 0 is never computed and a NaN or inf "
+    "input stops propagating (the bug class; IEEE 754: NaN * 0 = NaN, inf * 0 = NaN).",
+    lambda: (
+        (
+            torch.tensor([[[[float("nan"), 1.0, 2.0]]]], dtype=torch.float64),
+            torch.tensor([[[[0.0, 1.0]]]], dtype=torch.float64),
+            None,
+        ),
+        {},
+    ),
+)
+def skips_zero_weights(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Skips the products of zero weights (im2col with the zero taps masked out), so NaN * 0 never happens."""
+    x, geo = _normalise_args(input, weight, bias, stride, padding, dilation, groups)
+    if geo.groups != 1:
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
+    cols = F.unfold(F.pad(x, geo.fpad), geo.kernel, dilation=geo.dilation, stride=geo.stride)
+    taps = weight.reshape(weight.shape[0], -1)
+    products = taps[None, :, :, None] * cols[:, None]
+    products = torch.where(taps[None, :, :, None] == 0, torch.zeros_like(products), products)
+    out = products.sum(dim=2).reshape(x.shape[0], weight.shape[0], *geo.out)
+    if bias is not None:
+        out = out + bias.view(1, -1, 1, 1)
+    return _unbatch(out.to(input.dtype), geo.batched)
+
+
+@_mutant(
+    "special-values",
+    "saturating conversions that clamp float16 overflow to 65504 instead of inf "
+    "(the bug class of saturate_cast in fused low-precision epilogues).",
+    lambda: _case((1, 4, 3, 3), (1, 4, 3, 3), dtype=torch.float16, bias=False),
+)
+def float16_saturates(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Clamps float16 results to the largest finite float16 (65504) instead of overflowing to inf."""
+    if input.dtype != torch.float16:
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
+    wide = _base_conv2d(
+        input.float(),
+        weight.float(),
+        None if bias is None else bias.float(),
+        stride,
+        padding,
+        dilation,
+        groups,
+    )
+    return wide.clamp(-65504.0, 65504.0).half()
+
+
+class _FrozenWeightLosesInput(torch.autograd.Function):
+    """Exact forward; backward drops the input gradient whenever the weight does not require grad."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, geo: Geometry) -> Tensor:
+        ctx.save_for_backward(x, weight, bias)
+        ctx.geo = geo
+        return _conv(x, weight, bias, geo)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, weight, bias = ctx.saved_tensors
+        gx, gw, gb = _exact_grads(x, weight, bias, ctx.geo, grad)
+        if not ctx.needs_input_grad[1]:
+            gx = None  # "only the weights train": the shortcut is wrong for a frozen weight
+        return gx, gw, gb, None
+
+
+@_mutant(
+    "autograd-path",
+    "custom backward passes that compute the input gradient only alongside the weight gradient, so "
+    "freezing the weight (fine-tuning) silently stops every earlier layer (the bug class).",
+    lambda: _case((1, 2, 5, 5), (3, 2, 3, 3), grad=True),
+)
+def frozen_weight_loses_input_grad(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Returns no input gradient when the weight is frozen (requires_grad=False)."""
+    x, geo = _normalise_args(input, weight, bias, stride, padding, dilation, groups)
+    return _unbatch(_FrozenWeightLosesInput.apply(x, weight, bias, geo), geo.batched)
+
+
+@_mutant(
+    "autograd-path",
+    "custom autograd Functions whose backward computes exact gradients outside autograd, so gradient "
+    "penalties (WGAN-GP), Hessian-vector products and MAML see zero second derivatives (the bug class).",
+    lambda: _case((1, 2, 5, 5), (3, 2, 3, 3), grad=True),
+)
+def detached_double_backward(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Exact first-order gradients, computed detached: the gradients themselves have no gradient."""
+    return _flawed(lambda grads, *_: grads, input, weight, bias, stride, padding, dilation, groups)
+
+
+_WORKSPACE: dict[tuple[Any, ...], Tensor] = {}
+
+
+@_mutant(
+    "thread-safety",
+    "module-level scratch buffers shared by every call (the bug class of static workspaces in "
+    "hand-written kernels), so two threads calling at once overwrite each other's results.",
+    lambda: _case((1, 2, 5, 5), (3, 2, 3, 3)),
+)
+def shared_workspace(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Writes each result into one module-level workspace per shape, then copies it out after a pause."""
+    out = _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
+    key = (tuple(out.shape), out.dtype, out.device)
+    workspace = _WORKSPACE.setdefault(key, torch.empty_like(out))
+    with torch.no_grad():
+        workspace.copy_(out)
+    time.sleep(0.002)  # the window in which another thread's call overwrites the workspace
+    return out if out.requires_grad else workspace.clone()
+
+
+@_mutant(
+    "global-state",
+    "kernels that switch a global mode for their own speed and leave it switched (the bug class; "
+    "compare libraries that call torch.use_deterministic_algorithms or set_flush_denormal on import).",
+    lambda: _case((1, 2, 5, 5), (3, 2, 3, 3)),
+)
+def leaves_deterministic_mode_on(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Turns torch's deterministic-algorithms mode on and leaves it on."""
+    torch.use_deterministic_algorithms(True)
+    return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+@_mutant(
+    "input-validation",
+    "kernels without a shape check that read the first C_in channels of a wider input instead of "
+    "raising (the bug class; F.conv2d raises 'expected input to have N channels').",
+    lambda: _case((1, 3, 5, 5), (2, 2, 3, 3)),
+)
+def no_channel_check(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Reads only the channels the weight expects when the input has more, instead of raising."""
+    expected = weight.shape[1] * groups if weight.dim() == 4 else 0
+    if input.dim() in (3, 4) and input.shape[-3] > expected > 0:
+        input = input.narrow(-3, 0, expected)
+    return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+@_mutant(
+    "batch-tiling",
+    "batched kernels that tile N by 16 and handle the remainder tile wrong (the bug class of "
+    "batch-blocked GEMM dispatch; batches past 16 with a remainder).",
+    lambda: _case((17, 1, 3, 3), (1, 1, 2, 2)),
+)
+def batch_tile16_remainder(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Tiles the batch by 16; the remainder tile is computed from the last full tile's images."""
+    if input.dim() != 4 or input.shape[0] <= 16 or input.shape[0] % 16 == 0:
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
+    n, full = input.shape[0], input.shape[0] // 16 * 16
+    tiles = [
+        _base_conv2d(input[i : i + 16], weight, bias, stride, padding, dilation, groups)
+        for i in range(0, full, 16)
+    ]
+    rest = _base_conv2d(input[full - (n - full) : full], weight, bias, stride, padding, dilation, groups)
+    return torch.cat([*tiles, rest])
+
+
+@_mutant(
+    "production-fast-path",
+    "fast paths selected on production configurations (Winograd for 3x3, stride 1, dilation 1, "
+    "groups 1, channels divisible by 4) that compute internally in lower precision (the bug class; "
+    "oneDNN fpmath_mode, cuDNN's reduced-precision Winograd).",
+    lambda: _case((1, 8, 6, 6), (8, 8, 3, 3), dtype=torch.float32, padding=1),
+)
+def fast_path_3x3_in_bfloat16(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """For float32 3x3, stride 1, dilation 1, groups 1 and channels divisible by 4, computes in bfloat16."""
+    fast = (
+        input.dtype == torch.float32
+        and weight.dim() == 4
+        and tuple(weight.shape[-2:]) == (3, 3)
+        and _pair(stride, "stride") == (1, 1)
+        and _pair(dilation, "dilation") == (1, 1)
+        and groups == 1
+        and weight.shape[0] % 4 == 0
+        and weight.shape[1] % 4 == 0
+    )
+    if not fast:
+        return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return _conv_in(torch.bfloat16, input, weight, bias, stride, padding, dilation, groups).float()
+
+
+@_mutant(
+    "calling-convention",
+    "wrappers whose defaults differ from F.conv2d's (a stride of 2 by default, as a downsampling "
+    "helper has), which only calls with omitted arguments see (the bug class).",
+    lambda: (
+        (torch.randn(1, 1, 6, 6, dtype=torch.float64), torch.randn(1, 1, 3, 3, dtype=torch.float64)),
+        {},
+    ),
+)
+def stride_two_by_default(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 2,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Has ``stride=2`` as its default instead of F.conv2d's 1."""
+    return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+@_mutant(
+    "calling-convention",
+    "wrappers that order their parameters differently from F.conv2d (padding before stride), "
+    "which only positional calls see (the bug class; found by operator mutation of a correct kernel).",
+    lambda: (
+        (
+            torch.randn(1, 1, 6, 6, dtype=torch.float64),
+            torch.randn(1, 1, 3, 3, dtype=torch.float64),
+            None,
+            2,
+            1,
+        ),
+        {},
+    ),
+)
+def padding_before_stride(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    padding: PaddingArg = 0,
+    stride: IntPair = 1,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Takes ``padding`` before ``stride`` in its positional parameters."""
     return _base_conv2d(input, weight, bias, stride, padding, dilation, groups)

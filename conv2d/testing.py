@@ -1,0 +1,213 @@
+"""``assert_conv2d_close``: the gate's judgement of one result, for anyone's unit tests.
+
+It judges a convolution result the way the gate's ``matches-reference`` law
+does — against F.conv2d computed exactly in float64 (on the CPU, whatever the
+result's device), each element within its own rounding-error bound
+(:mod:`conv2d.gate.tolerance`) instead of a fixed ``rtol``/``atol`` — and fails
+with the gate's message: how many elements exceed the bound, the worst one and
+its ratio to the bound, what the result computes instead when it matches a
+well-known wrong convolution (:mod:`conv2d.gate.diagnosis`), and a map of the
+wrong elements (:mod:`conv2d.gate.errormap`)::
+
+    from conv2d.testing import assert_conv2d_close
+
+    out = my_conv2d(x, w, b, stride=2, padding=1)
+    assert_conv2d_close(out, x, w, b, stride=2, padding=1)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from conv2d import _validation as check
+from conv2d.gate.case import Args, ConvCase
+from conv2d.gate.diagnosis import case_of, diagnose
+from conv2d.gate.errormap import error_map
+from conv2d.gate.properties import _fit_line, _transformed
+from conv2d.gate.reference import Exact, reference
+from conv2d.gate.tolerance import Precision, bound, judge, precision_for
+
+__all__ = ["assert_conv2d_close"]
+
+_FN = "assert_conv2d_close"
+_VERIFIED = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+
+
+def _parameter(name: str, value: object, minimum: int) -> int | tuple[int, int]:
+    """``value`` checked as an int or a pair of ints ``>= minimum``, in the form it was given."""
+    pair = check.as_pair(_FN, name, value, minimum)
+    return pair if isinstance(value, tuple | list) else pair[0]
+
+
+def _checked_args(
+    actual: object,
+    input: object,
+    weight: object,
+    bias: object,
+    stride: object,
+    padding: object,
+    dilation: object,
+    groups: object,
+    tf32: object,
+    accumulation: object,
+) -> Args:
+    """The call as :class:`Args`, every argument checked (errors name the argument, its value and a fix)."""
+    if not isinstance(actual, Tensor):
+        raise TypeError(
+            f"{_FN}: actual must be a torch.Tensor (the result to judge), got {type(actual).__name__} {actual!r:.80}"
+        )
+    x = check.require_floating_tensor(_FN, "input", input)
+    w = check.require_floating_tensor(_FN, "weight", weight)
+    b = None if bias is None else check.require_floating_tensor(_FN, "bias", bias)
+    if x.dtype not in _VERIFIED:
+        raise TypeError(
+            f"{_FN}: input has dtype {x.dtype}; the gate verifies {_VERIFIED}; convert with input.float()"
+        )
+    check.require_match(_FN, "weight", w, "input", x)
+    if b is not None:
+        check.require_match(_FN, "bias", b, "input", x)
+    if x.dim() not in (3, 4):
+        raise ValueError(
+            f"{_FN}: input must be 4-D (N, C, H, W) or 3-D (C, H, W), got {check.describe(x)}; "
+            "add the missing dimensions with input.unsqueeze(0)"
+        )
+    if w.dim() != 4:
+        raise ValueError(
+            f"{_FN}: weight must be 4-D (C_out, C_in / groups, kh, kw), got {check.describe(w)}; "
+            "reshape it, e.g. weight.view(C_out, C_in // groups, kh, kw)"
+        )
+    g = check.as_int(_FN, "groups", groups, minimum=1)
+    channels, out_channels = x.shape[-3], w.shape[0]
+    if channels % g or out_channels % g or w.shape[1] * g != channels:
+        raise ValueError(
+            f"{_FN}: groups={g} does not fit input channels {channels}, weight {tuple(w.shape)}: "
+            f"both channel counts must divide by groups and weight.shape[1] * groups must equal {channels}; "
+            "pass the groups the result was computed with"
+        )
+    if b is not None and tuple(b.shape) != (out_channels,):
+        raise ValueError(
+            f"{_FN}: bias must have shape ({out_channels},) (one value per output channel), "
+            f"got {check.describe(b)}; pass bias=None for no bias"
+        )
+    s, d = _parameter("stride", stride, minimum=1), _parameter("dilation", dilation, minimum=1)
+    kernel, s2, d2 = (
+        (w.shape[-2], w.shape[-1]),
+        check.as_pair(_FN, "stride", s, 1),
+        check.as_pair(_FN, "dilation", d, 1),
+    )
+    pads = check.resolve_padding(_FN, padding, kernel, d2, s2)
+    check.check_padding_mode_fits(_FN, "zeros", pads, x, kernel, d2)
+    p = padding if isinstance(padding, str) else _parameter("padding", padding, minimum=0)
+    if not isinstance(tf32, bool):
+        raise TypeError(
+            f"{_FN}: tf32 must be True or False, got {tf32!r}; pass tf32=True if float32 inputs may be rounded to TF32"
+        )
+    if accumulation not in ("float32", "dtype"):
+        raise ValueError(
+            f"{_FN}: accumulation={accumulation!r}; expected 'float32' (F.conv2d's contract) "
+            "or 'dtype' (float16/bfloat16 accumulated in the dtype itself)"
+        )
+    return Args(x, w, b, s, p, d, g)
+
+
+def _meta_problem(actual: Tensor, case: ConvCase) -> str | None:
+    """What is wrong with the result's shape, dtype or device, in the gate's message grammar."""
+    if tuple(actual.shape) != case.output_shape:
+        return f"output.shape={tuple(actual.shape)}, but should be {case.output_shape}"
+    if actual.dtype != case.torch_dtype:
+        return f"output.dtype={actual.dtype}, but should be {case.torch_dtype} (the input's dtype)"
+    if actual.device.type != case.device:
+        return f"output.device={actual.device}, but should be {case.device} (the input's device)"
+    return None
+
+
+def _special_values(actual: Tensor, exact: Exact) -> str | None:
+    """Where the exact result is NaN or infinite (NaN or inf among the arguments), ``actual`` must not be finite."""
+    got = actual.detach().to(device="cpu", dtype=torch.float64)
+    wrong = ~torch.isfinite(exact.value) & torch.isfinite(got)
+    if not bool(wrong.any()):
+        return None
+    first = tuple(int(i) for i in wrong.nonzero()[0])
+    where = ", ".join(str(i) for i in first)
+    return (
+        f"output vs float64 reference: {int(wrong.sum())} of {wrong.numel()} elements are finite where the "
+        f"exact result is NaN or infinite (NaN or inf in the arguments propagate); first at ({where}): "
+        f"got {float(got[first]):.9g}, expected {float(exact.value[first])}"
+    )
+
+
+def _finite_part(actual: Tensor, exact: Exact) -> Tensor:
+    """``actual`` with 0 where the exact result is not finite (those elements are checked by :func:`_special_values`)."""
+    got = actual.detach().to(device="cpu", dtype=torch.float64)
+    return torch.where(torch.isfinite(exact.value), got, torch.zeros_like(got))
+
+
+def _allowed(case: ConvCase, exact: Exact, precision: Precision) -> Tensor:
+    return bound(
+        exact.value,
+        exact.magnitude,
+        reduction=case.reduction_length,
+        precision=precision,
+        transformed=_transformed(case),
+        scale=exact.scale,
+        unbiased=exact.unbiased,
+    )
+
+
+def assert_conv2d_close(
+    actual: Tensor,
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] | str = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+    *,
+    tf32: bool = False,
+    accumulation: str = "float32",
+    msg: str | None = None,
+) -> None:
+    """Raise AssertionError unless ``actual`` is F.conv2d of the arguments within the gate's error bound.
+
+    Args:
+        actual: the result to judge (any device; the reference is computed on the CPU).
+        input, weight, bias, stride, padding, dilation, groups: the arguments ``actual``
+            was computed from, as F.conv2d takes them.
+        tf32: float32 inputs may have been rounded to TF32 (judged at that precision).
+        accumulation: ``"float32"`` (F.conv2d's contract for float16/bfloat16) or ``"dtype"``
+            (accumulated in the half-precision dtype itself).
+        msg: a prefix for the failure message.
+
+    Raises:
+        AssertionError: the result has the wrong shape, dtype or device, or some element
+            is past its bound; the message names the worst element and its ratio to the bound,
+            and adds a diagnosis line and an error map where it can.
+        TypeError, ValueError: an argument is malformed (the message names it and the fix).
+    """
+    args = _checked_args(actual, input, weight, bias, stride, padding, dilation, groups, tf32, accumulation)
+    case = case_of(args)
+    contract = precision_for(case.torch_dtype, tf32=tf32, accumulation=accumulation)
+    exact = reference(args)
+    prefix = f"{msg}: " if msg else ""
+    meta = _meta_problem(actual, case)
+    if meta is not None:
+        found = diagnose(actual, case, args, precision=contract, exact=exact)
+        raise AssertionError(prefix + meta + ("" if found is None else f"\n{found}"))
+    special = _special_values(actual, exact)
+    if special is not None:
+        raise AssertionError(prefix + special)
+    allowed = _allowed(case, exact, contract)
+    verdict = judge(_finite_part(actual, exact), torch.nan_to_num(exact.value), allowed.nan_to_num(1.0))
+    if verdict.holds:
+        return
+    fit = ""
+    if verdict.max_ratio < 100:
+        fit = _fit_line(actual, exact.value, lambda p: _allowed(case, exact, p), case, contract, False)
+    found = diagnose(actual, case, args, precision=contract, exact=exact)
+    lines = [f"{prefix}output vs float64 reference: {verdict.summary()}{fit}"]
+    if found is not None:
+        lines.append(found)
+    lines.append(error_map(actual, exact.value, allowed).text())
+    raise AssertionError("\n".join(lines))

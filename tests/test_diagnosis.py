@@ -1,0 +1,163 @@
+"""The diagnosis catalogue names what the zoo's mutants compute, and names nothing for correct results."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from conv2d.gate.capabilities import capabilities_of
+from conv2d.gate.case import Args, ConvCase
+from conv2d.gate.diagnosis import (
+    GRADIENT_VARIANTS,
+    VARIANTS,
+    case_of,
+    diagnose,
+    diagnose_gradient,
+    hit_rate,
+    identify,
+)
+from conv2d.gate.tolerance import precision_for
+from conv2d.zoo import CORRECT, by_name
+
+#: Mutants the catalogue does not name, and why; a strict list: a mutant that starts being named fails too.
+KNOWN_MISSES = {
+    "bias_ignored_above_64": "the bias is missing on channels 64 and up only: no whole-call variant",
+    "batch_chunks_drop_remainder": "trailing images left zero: no whole-call variant",
+    "batch_chunks_misaligned_remainder": "a partial chunk read from a clamped start: no whole-call variant",
+    "bias_grad_missing_grouped": "bias.grad is None: there is no value to compare",
+}
+
+LINE = re.compile(
+    r"^diagnosis: (the output|the \w+ gradient) equals .+ \(variant [\w-]+, within \S+ x its error bound\)$"
+)
+
+
+def test_hit_rate_on_the_zoo() -> None:
+    """Every zoo mutant whose category the catalogue covers is named by a variant of its category, on its witness."""
+    hits, total, missed = hit_rate()
+    print(f"diagnosis hit rate: {hits} of {total} mutants ({hits / total:.0%})")
+    names = {m.split(" ", 1)[0] for m in missed}
+    assert len(missed) == total - hits
+    assert names - set(KNOWN_MISSES) == set(), f"newly missed: {missed}"
+    assert set(KNOWN_MISSES) - names == set(), "a known miss is now named: remove it from KNOWN_MISSES"
+    assert hits / total >= 0.85
+
+
+def _output(entry_name: str, args: Args) -> torch.Tensor:
+    return by_name(entry_name).fn(args.input, args.weight, args.bias, **args.params())
+
+
+def test_tf32_rounding_is_named_on_values_that_show_it() -> None:
+    """Inputs rounded to TF32 are named on biased values, where the rounding adds up past the bound."""
+    case = ConvCase(2, 16, 4, 6, 6, (3, 3), values="biased", seed=3)
+    args = case.materialize()
+    found = identify(_output("tf32_float32", args), case, args)
+    assert found is not None and found.variant.name == "inputs-rounded-to-tf32"
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "offset"])
+def test_true_convolution_line(layout: str) -> None:
+    """A convolution with the kernel rotated 180° gets one line in the diagnosis grammar naming the rotation."""
+    case = ConvCase(2, 3, 4, 7, 8, (3, 2), padding=1, bias=True, dtype="float64", input_layout=layout)
+    args = case.materialize()
+    out = _output("im2col", args.replace(weight=args.weight.flip(-2, -1)))
+    line = diagnose(out, case, args)
+    assert line is not None and LINE.match(line), line
+    assert "kernel rotated 180°" in line and "true-convolution" in line
+
+
+def test_right_output_is_not_diagnosed_even_when_a_variant_fits() -> None:
+    """With a point-symmetric kernel the true convolution equals the right result, and nothing is named."""
+    case = ConvCase(1, 2, 3, 6, 6, (3, 3), dtype="float64")
+    args = case.materialize()
+    symmetric = args.weight + args.weight.flip(-2, -1)
+    args = args.replace(weight=symmetric)
+    assert diagnose(_output("im2col", args), case, args) is None
+
+
+def test_unknown_wrong_output_is_not_diagnosed() -> None:
+    """An output wrong in a way no variant computes (one element changed) gets no diagnosis."""
+    case = ConvCase(2, 3, 4, 7, 7, (3, 3), bias=True, dtype="float64")
+    args = case.materialize()
+    out = _output("im2col", args).clone()
+    out[1, 2, 3, 4] += 1.0
+    assert diagnose(out, case, args) is None
+
+
+def _cases() -> list[ConvCase]:
+    return [
+        ConvCase(2, 4, 6, 9, 8, (3, 3), stride=(1, 2), padding=1, groups=2, bias=True, seed=1),
+        ConvCase(None, 3, 3, 7, 9, (2, 3), padding="same", dilation=(2, 1), groups=3, seed=2),
+        ConvCase(
+            3, 5, 2, 8, 8, (3, 1), stride=2, bias=True, dtype="float16", input_layout="channels_last", seed=3
+        ),
+        ConvCase(1, 2, 4, 6, 7, (3, 3), dilation=2, bias=True, dtype="bfloat16", seed=4),
+    ]
+
+
+@pytest.mark.parametrize("entry", [e for e in CORRECT if e.kind == "conv2d"], ids=lambda e: e.name)
+def test_correct_alternatives_are_not_diagnosed(entry) -> None:
+    """A correct alternative's output is right, so no variant is named for it."""
+    caps = capabilities_of(entry.fn)
+    for case in _cases():
+        args = case.materialize()
+        out = entry.fn(args.input, args.weight, args.bias, **args.params())
+        contract = precision_for(case.torch_dtype, accumulation=caps.accumulation)
+        assert diagnose(out, case, args, precision=contract) is None, case.describe()
+
+
+def test_corr2d_alternatives_are_not_diagnosed() -> None:
+    """Correct corr2d alternatives on 2-D inputs get no diagnosis."""
+    case = ConvCase(None, 1, 1, 9, 8, (3, 2), dtype="float64", kind="corr2d", seed=5)
+    args = case.materialize()
+    for entry in [e for e in CORRECT if e.kind == "corr2d"]:
+        assert diagnose(entry.fn(args.input, args.weight), case, args) is None, entry.name
+
+
+def test_gradient_diagnosis_names_the_ignored_stride() -> None:
+    """An input gradient computed at stride 1 is named as such, in the diagnosis grammar."""
+    x = torch.randn(2, 3, 9, 9, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    out = by_name("grad_input_ignores_stride").fn(x, w, None, stride=2)
+    g = torch.randn_like(out)
+    grad_input = torch.autograd.grad(out, x, g)[0]
+    args = Args(x, w, None, stride=2)
+    line = diagnose_gradient("input", grad_input, case_of(args), args, g)
+    assert line is not None and LINE.match(line), line
+    assert "grad-input-ignores-stride" in line
+
+
+def test_gradient_diagnosis_rejects_an_unknown_argument() -> None:
+    """Asking for the gradient of something other than input, weight or bias names the value and the choices."""
+    args = Args(torch.randn(1, 1, 4, 4), torch.randn(1, 1, 2, 2), None)
+    with pytest.raises(ValueError, match=r"which='output'; expected 'input', 'weight' or 'bias'"):
+        diagnose_gradient("output", torch.zeros(1, 1, 3, 3), case_of(args), args, torch.ones(1, 1, 3, 3))  # type: ignore[arg-type]
+
+
+def test_catalogue_entries_are_well_formed() -> None:
+    """Variant names are unique and every sentence says what the result equals."""
+    names = [v.name for v in VARIANTS] + [v.name for v in GRADIENT_VARIANTS]
+    assert len(names) == len(set(names))
+    assert all(v.sentence.startswith("the output equals ") for v in VARIANTS)
+    assert all(v.sentence.startswith(f"the {v.which} gradient equals ") for v in GRADIENT_VARIANTS)
+    assert len(VARIANTS) >= 30
+
+
+def test_explain_a_final_counterexample() -> None:
+    """The explanation of a counterexample names the variant and maps the wrong elements; a right target gets none."""
+    from conv2d.gate.diagnosis import explain
+    from conv2d.gate.target import Target
+
+    case = ConvCase(2, 3, 4, 10, 10, (3, 3), stride=(1, 2), bias=True)
+    lines = explain(Target.load("conv2d.zoo.mutants:stride_swapped"), case, "output-shape")
+    assert len(lines) == 1 and "strides swapped" in lines[0]
+    lines = explain(
+        Target.load("conv2d.zoo.mutants:grad_bias_batch_mean"),
+        ConvCase(3, 3, 4, 6, 6, (3, 3), bias=True),
+        "gradients",
+    )
+    assert "averaged over the batch" in lines[0] and lines[1].startswith("bias.grad: worst plane")
+    assert explain(Target.load("conv2d.zoo.correct:im2col"), case, "matches-reference") == []
+    assert explain(Target.load("conv2d.zoo.mutants:stride_swapped"), case, "determinism") == []
