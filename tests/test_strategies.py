@@ -134,9 +134,14 @@ def test_large_requirement_reaches_narrow_index_limits() -> None:
 
 
 def test_failures_shrink_to_small_cases() -> None:
-    """A condition met by any grouped case shrinks to a minimal grouped case: 1x1 everything, float32, contiguous."""
+    """A condition met by any grouped case shrinks to a minimal grouped case: a 1x1 output, float32, contiguous.
+
+    The smallest grouped case is a depthwise 1x1 kernel, or, when shrinking stays in the
+    production regime, its smallest depthwise layer (3x3 over 4 to 8 channels).
+    """
     case = find(conv_cases(), lambda c: c.groups > 1, settings=SEARCH)
-    assert case.in_channels == case.groups <= 8 and case.out_channels == case.groups and case.kernel == (1, 1)
+    assert case.in_channels == case.groups <= 8 and case.out_channels == case.groups
+    assert case.kernel in ((1, 1), (3, 3))
     assert case.out_spatial == (1, 1) and case.dtype == "float32" and case.input_layout == "contiguous"
     assert case.stride == 1 and case.dilation == 1 and case.padding == 0 and not case.bias
 

@@ -148,84 +148,14 @@ def conv_cases(
     regime = _draw_regime(draw, caps, req)
     if regime == "production":
         return _production_case(draw, caps, device, req)
-    limits = REGIMES[regime]
     groups, cin_g, cout_g = _draw_channels(draw, caps, req, regime)
 
-    # -- padding form (first, so that "same" can force stride 1 instead of waiting for it)
-    forms = ["zero"]
-    if "no-padding" not in req:
-        forms += [f for f in ("int", "pair") if f in caps.padding]
-        if "same" in caps.padding and not req & {"symmetric-padding", "strided"}:
-            forms.append("same")
-    if "valid" in caps.padding:
-        forms.append("valid")
-    if "numeric-padding" in req:
-        forms = [f for f in forms if f in ("zero", "int", "pair")]
-    if "padding-string" in req:
-        forms = [f for f in forms if f in ("same", "valid")] or forms
-    form = draw(st.sampled_from(forms))
-    if form == "zero":
-        padding: int | Pair | str = 0
-    elif form == "int":
-        padding = draw(st.integers(0, 3))
-    elif form == "pair":
-        padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
-    else:
-        padding = form
-
-    # -- kernel, stride, dilation
-    max_k = limits.kernel
-    if regime == "wide":  # 3x3 makes the wide channel counts reductions past 1024 and 4096
-        kernel = (3, 3)
-    else:
-        kernel = (draw(st.integers(9 if regime == "big-kernel" else 1, max_k)), draw(st.integers(1, max_k)))
-    if caps.stride and "unit-stride" not in req:
-        # drawn for "same" too (then set to 1), so that every padding form draws the same
-        # sequence and a counterexample can shrink from "same" to zero padding
-        stride = _param(draw, st.one_of(st.integers(1, 2), st.integers(1, 4)))
-        if "strided" in req and max(_pair(stride)) == 1:
-            stride = draw(st.sampled_from(_STRIDED))
-        if padding == "same":
-            stride = 1
-    else:
-        stride = 1
-    if caps.dilation and "unit-dilation" not in req:
-        dilation = _param(draw, st.one_of(st.just(1), st.integers(1, 3)))
-        if "dilated" in req and max(_pair(dilation)) == 1:
-            dilation = draw(st.sampled_from(_DILATED))
-    else:
-        dilation = 1
-
-    # -- sizes: draw the output extent, derive the input extent
-    s, d = _pair(stride), _pair(dilation)
-    top, bottom, left, right = resolve_padding(padding, kernel, d)
-    limit = limits.extent
-    sizes = []
-    for axis, pads in ((0, top + bottom), (1, left + right)):
-        span = d[axis] * (kernel[axis] - 1) + 1
-        if padding == "same":
-            sizes.append(draw(_extent(limit)))
-            continue
-        # a single output row/column under a stride > 1 is its own kernel edge (torch 2.13's
-        # oneDNN bfloat16 path computes it wrongly): drawn half the time
-        out = 1 if s[axis] > 1 and draw(st.booleans()) else draw(_extent(limit))
-        remainder = draw(st.integers(0, s[axis] - 1)) if s[axis] > 1 else 0
-        size = (out - 1) * s[axis] + span - pads + remainder
-        if size < 1:  # padding larger than needed: smallest input with this output
-            size = 1 + remainder
-        sizes.append(size)
-    height, width = sizes
-
-    # -- batch
-    batch = _draw_batch(draw, caps, req, limits.batches)
-    if regime == "large":  # 2**16 to about 2**21 input elements, output about as large
-        batch = draw(st.integers(1, 4))
-        height = draw(st.sampled_from([96, 128, 181, 256, 300])) + height % 7
-        width = draw(st.sampled_from([96, 128, 181, 256, 300])) + width % 5
-        while batch > 1 and batch * cin_g * groups * height * width > 3 * 2**20:
-            batch -= 1
-        while batch * cin_g * groups * height * width < 2**16:
-            batch += 1
+    padding = _draw_padding(draw, caps, req)  # first, so that "same" can force stride 1
+    kernel, stride, dilation = _draw_geometry(draw, caps, req, regime, padding)
+    height, width = _draw_sizes(draw, padding, kernel, stride, dilation, REGIMES[regime].extent)
+    batch = _draw_batch(draw, caps, req, REGIMES[regime].batches)
+    if regime == "large":
+        batch, height, width = _large_sizes(draw, cin_g * groups, height, width)
 
     return _finish_case(
         draw,
@@ -305,6 +235,95 @@ PRODUCTION_LAYERS: tuple[Layer, ...] = (
     Layer("depthwise 3x3/2/1", 3, 2, 1, depthwise=True),
     Layer("stem 7x7/2/3", 7, 2, 3, stem=True),
 )
+
+
+def _draw_padding(draw: st.DrawFn, caps: Capabilities, req: set[str]) -> int | Pair | str:
+    """A padding in one of the declared forms the requirements allow: 0, an int, a pair, "same" or "valid"."""
+    forms = ["zero"]
+    if "no-padding" not in req:
+        forms += [f for f in ("int", "pair") if f in caps.padding]
+        if "same" in caps.padding and not req & {"symmetric-padding", "strided"}:
+            forms.append("same")
+    if "valid" in caps.padding:
+        forms.append("valid")
+    if "numeric-padding" in req:
+        forms = [f for f in forms if f in ("zero", "int", "pair")]
+    if "padding-string" in req:
+        forms = [f for f in forms if f in ("same", "valid")] or forms
+    form = draw(st.sampled_from(forms))
+    if form == "zero":
+        return 0
+    if form == "int":
+        return draw(st.integers(0, 3))
+    if form == "pair":
+        return (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    return form
+
+
+def _draw_geometry(
+    draw: st.DrawFn, caps: Capabilities, req: set[str], regime: str, padding: int | Pair | str
+) -> tuple[Pair, int | Pair, int | Pair]:
+    """Kernel, stride and dilation within the regime's kernel limit."""
+    max_k = REGIMES[regime].kernel
+    if regime == "wide":  # 3x3 makes the wide channel counts reductions past 1024 and 4096
+        kernel = (3, 3)
+    else:
+        kernel = (draw(st.integers(9 if regime == "big-kernel" else 1, max_k)), draw(st.integers(1, max_k)))
+    stride: int | Pair = 1
+    if caps.stride and "unit-stride" not in req:
+        # drawn for "same" too (then set to 1), so that every padding form draws the same
+        # sequence and a counterexample can shrink from "same" to zero padding
+        stride = _param(draw, st.one_of(st.integers(1, 2), st.integers(1, 4)))
+        if "strided" in req and max(_pair(stride)) == 1:
+            stride = draw(st.sampled_from(_STRIDED))
+        if padding == "same":
+            stride = 1
+    dilation: int | Pair = 1
+    if caps.dilation and "unit-dilation" not in req:
+        dilation = _param(draw, st.one_of(st.just(1), st.integers(1, 3)))
+        if "dilated" in req and max(_pair(dilation)) == 1:
+            dilation = draw(st.sampled_from(_DILATED))
+    return kernel, stride, dilation
+
+
+def _draw_sizes(
+    draw: st.DrawFn,
+    padding: int | Pair | str,
+    kernel: Pair,
+    stride: int | Pair,
+    dilation: int | Pair,
+    limit: int,
+) -> tuple[int, int]:
+    """The input's height and width, derived from an output extent drawn per axis (so every case is valid)."""
+    s, d = _pair(stride), _pair(dilation)
+    top, bottom, left, right = resolve_padding(padding, kernel, d)
+    sizes = []
+    for axis, pads in ((0, top + bottom), (1, left + right)):
+        span = d[axis] * (kernel[axis] - 1) + 1
+        if padding == "same":
+            sizes.append(draw(_extent(limit)))
+            continue
+        # a single output row/column under a stride > 1 is its own kernel edge (torch 2.13's
+        # oneDNN bfloat16 path computes it wrongly): drawn half the time
+        out = 1 if s[axis] > 1 and draw(st.booleans()) else draw(_extent(limit))
+        remainder = draw(st.integers(0, s[axis] - 1)) if s[axis] > 1 else 0
+        size = (out - 1) * s[axis] + span - pads + remainder
+        if size < 1:  # padding larger than needed: smallest input with this output
+            size = 1 + remainder
+        sizes.append(size)
+    return sizes[0], sizes[1]
+
+
+def _large_sizes(draw: st.DrawFn, channels: int, height: int, width: int) -> tuple[int, int, int]:
+    """Batch, height and width for 2**16 to about 2**21 input elements (the output about as large)."""
+    batch = draw(st.integers(1, 4))
+    height = draw(st.sampled_from([96, 128, 181, 256, 300])) + height % 7
+    width = draw(st.sampled_from([96, 128, 181, 256, 300])) + width % 5
+    while batch > 1 and batch * channels * height * width > 3 * 2**20:
+        batch -= 1
+    while batch * channels * height * width < 2**16:
+        batch += 1
+    return batch, height, width
 
 
 def _draw_regime(draw: st.DrawFn, caps: Capabilities, req: set[str]) -> str:
