@@ -243,6 +243,28 @@ def profile_layer(layer: Layer, batch: int, top: int = 6) -> str:
     return ", ".join(parts)
 
 
+def elementwise_floor(layer: Layer, batch: int, repeats: int) -> str:
+    """Why a depthwise layer cannot reach F.conv2d in plain PyTorch, measured: the time of one elementwise
+    multiply-add pass over the layer's output (interleaved with F.conv2d's forward) times its taps."""
+    x, w, _ = layer_tensors(layer, batch)
+    _, ref = calls(layer)
+    with torch.no_grad():
+        out = ref(x, w)
+    acc, src = torch.randn(out.shape).flatten(2), torch.randn(out.shape).flatten(2)
+    coef = torch.randn(1, out.shape[1], 1)
+    one_pass, ref_ms = interleaved_medians(
+        lambda: acc.addcmul_(src, coef), no_grad(lambda: ref(x, w)), repeats
+    )
+    taps = layer.kernel * layer.kernel
+    return (
+        f"each output channel reads one input channel, so there is no matrix product to run: plain "
+        f"PyTorch needs one elementwise multiply-add pass per kernel tap, and one such pass over this "
+        f"layer's output takes {one_pass:.2f} ms, so its {taps} taps alone take {taps * one_pass:.2f} ms, "
+        f"{taps * one_pass / ref_ms:.2f}x F.conv2d's whole forward ({ref_ms:.2f} ms), which applies all "
+        f"taps in one pass"
+    )
+
+
 def time_corr2d(size: int, repeats: int) -> Row:
     """corr2d vs F.conv2d on one single-channel image with a 3x3 kernel."""
     gen = torch.Generator().manual_seed(1)
@@ -341,7 +363,10 @@ def report(rows: list[Row], threads: int, profiles: dict[str, str]) -> str:
             )
         )
     for name, where in profiles.items():
-        lines.append(f"- {name} is above {LAYER_LIMIT}x; the core's time there (forward+backward): {where}.")
+        lines.append(
+            f"- {name} is above {LAYER_LIMIT}x; where the core's time goes (forward+backward, aten "
+            f"operators by self time): {where}."
+        )
     return "\n".join(lines)
 
 
@@ -350,11 +375,12 @@ def run_set(batch: int, repeats: int, threads: int) -> tuple[list[Row], dict[str
     torch.set_num_threads(threads)
     rows = [time_layer(layer, batch, repeats) for layer in LAYERS]
     rows.append(time_corr2d(256, repeats))
-    profiles = {
-        layer.name: profile_layer(layer, batch)
-        for layer, row in zip(LAYERS, rows, strict=False)
-        if max(row.ratio_fwd, row.ratio_both or 0.0) > LAYER_LIMIT
-    }
+    profiles = {}
+    for layer, row in zip(LAYERS, rows, strict=False):
+        if max(row.ratio_fwd, row.ratio_both or 0.0) > LAYER_LIMIT:
+            profiles[layer.name] = profile_layer(layer, batch)
+            if layer.groups == layer.c_in:
+                profiles[layer.name] += f"; {elementwise_floor(layer, batch, repeats)}"
     return rows, profiles
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "Pair",
     "as_int",
     "as_pair",
+    "check_padding_mode_fits",
     "describe",
     "require_floating_tensor",
     "require_match",
@@ -128,3 +129,43 @@ def resolve_padding(fn: str, padding: object, kernel: Pair, dilation: Pair, stri
         )
     ph, pw = as_pair(fn, "padding", padding, minimum=0)
     return (ph, ph, pw, pw)
+
+
+def check_padding_mode_fits(
+    fn: str, mode: str, pads: Padding4, x: torch.Tensor, kernel: Pair, dilation: Pair
+) -> None:
+    """Raise where ``nn.Conv2d`` refuses an input for ``padding_mode`` ``mode`` (with ``pads`` as (top, bottom, left, right)).
+
+    ``"reflect"`` needs every padding smaller than the image side it pads,
+    ``"circular"`` no larger than it (it wraps around once at most); every mode
+    needs a non-empty image, and the (dilated) kernel must fit the padded image.
+    """
+    height, width = x.shape[-2:]
+    if height == 0 or width == 0 or x.shape[-3] == 0:
+        raise ValueError(
+            f"{fn}: input must have at least one channel and a non-empty image, got {describe(x)}"
+        )
+    top, bottom, left, right = pads
+    if mode in ("reflect", "circular"):
+        limit = "smaller than" if mode == "reflect" else "at most"
+        for side, pad, size in (
+            ("top", top, height),
+            ("bottom", bottom, height),
+            ("left", left, width),
+            ("right", right, width),
+        ):
+            if (pad >= size) if mode == "reflect" else (pad > size):
+                dim = "height" if side in ("top", "bottom") else "width"
+                raise ValueError(
+                    f"{fn}: padding_mode={mode!r} needs each padding {limit} the input side it pads, got "
+                    f"{side} padding {pad} for an input of {dim} {size} ({describe(x)}); use less padding, "
+                    f"a larger input, or padding_mode='replicate' or 'zeros'"
+                )
+    span = (dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)
+    padded = (height + top + bottom, width + left + right)
+    if span[0] > padded[0] or span[1] > padded[1]:
+        raise ValueError(
+            f"{fn}: the kernel of size {kernel} with dilation={dilation} spans {span}, larger than the "
+            f"padded input {padded} (input {(height, width)} plus padding {pads} as (top, bottom, left, "
+            f"right)); use a smaller kernel or dilation, or more padding"
+        )

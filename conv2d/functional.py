@@ -2,14 +2,19 @@
 
 ``conv2d`` implements the whole ``torch.nn.functional.conv2d`` contract without
 calling any of torch's convolution operators. It is built from tensor
-primitives (padding, strided views, copies, matrix products) and picks one of
-four strategies per call:
+primitives (padding, strided views, copies, elementwise multiply-adds, matrix
+products) and picks one of five strategies per call:
 
 * **pointwise** -- a 1x1 kernel without padding is a (strided) batched matrix
   product, differentiated by autograd.
-* **shifted multiply-add** -- when every output channel reads a single input
-  channel (depthwise, or the single-channel ``corr2d``), each kernel tap is one
-  vectorised multiply-add of a shifted view of the padded input planes.
+* **same-size shifts** -- stride 1, an output the size of the input, and every
+  output channel reading a single input channel (depthwise "same" layers, the
+  single-channel ``convolve2d(mode="same")``): input and output planes share
+  one flat layout, so each kernel tap is one multiply-add of the input planes
+  shifted by a fixed number of cells, with no padded copy and no cropping.
+* **shifted multiply-add** -- the other single-input-channel cases (strided or
+  unpadded depthwise, ``corr2d``): each kernel tap is one vectorised
+  multiply-add of a shifted view of the zero-padded input planes.
 * **plane im2col** -- with few input channels per group (an RGB stem), the
   kernel windows are gathered as pixel planes and multiplied by the weight in
   one product per group; input and output stay channels-first.
@@ -24,11 +29,12 @@ four strategies per call:
   where the grid's spare rows would cost too much, the taps are instead
   gathered channels-last into an im2col matrix and multiplied in one product.
 
-The last three strategies are custom autograd functions whose backward passes
-are the adjoint computations (the input gradient as the transposed shifted
-products, the weight gradient as one product per tap). Those backward passes
-are not themselves differentiable: double backward raises an error, except for
-pointwise (1x1, unpadded) convolutions, which autograd differentiates to any order.
+Each of the last four strategies computes the convolution and its two adjoints
+(the input gradient, as the transposed computation, and the weight gradient).
+The three maps are each other's derivatives, so they are wrapped as three
+autograd functions whose backward passes call one another: the core is
+differentiable to any order (gradient penalties, Hessian-vector products,
+MAML), and the higher derivatives are convolutions computed the same way.
 
 float16 and bfloat16 are computed in float32 and rounded once at the end, the
 precision F.conv2d promises for them.
@@ -41,7 +47,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
 
 from conv2d._validation import (
     Padding4,
@@ -58,7 +64,17 @@ __all__ = ["conv2d", "convolve2d", "corr2d"]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _MAX_ELEMENTWISE_MULTIPLIER = 4
-"""Largest out_channels/groups handled by the shifted multiply-add strategy."""
+"""Largest out_channels/groups handled by the elementwise (shifted multiply-add) strategies."""
+_SAME_SIZE_SHIFTS = True
+"""Whether same-size single-input-channel convolutions use the same-size shifts strategy (tests switch it off)."""
+_DOT_IMAGES = 8
+"""Images per batched product in the same-size weight gradient (each product also forms this many wasted cross terms)."""
+_SAME_BLOCK_ELEMS = 1 << 17
+"""Values per block of planes and per CPU thread in the same-size shifts strategy (each thread's share of
+a block's copies then stays in its core's L2 cache)."""
+_DOT_BLOCK_ELEMS = 1 << 18
+"""Values per block of planes for the same-size weight gradient on CPU, whatever the thread count (a few
+images per block, so that each tap is one batched product rather than per-channel dot products)."""
 _MIN_TAP_CHANNELS = 8
 """Fewest input channels per group for the channels-last strategies; thinner layers use plane im2col."""
 _BLOCK_BYTES = 1 << 20
@@ -77,8 +93,7 @@ def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
     ``Y[i, j] = (X[i:i + h, j:j + w] * K).sum()`` for every valid position, so the
     output has shape ``(H - h + 1, W - w + 1)``. The output keeps ``X``'s dtype
-    and device and is differentiable in ``X`` and ``K`` (once: double backward
-    is supported only for a 1x1 kernel).
+    and device and is differentiable in ``X`` and ``K`` to any order.
 
     Raises:
         TypeError: ``X`` or ``K`` is not a floating-point tensor, or their dtypes differ.
@@ -109,7 +124,7 @@ def convolve2d(X: torch.Tensor, K: torch.Tensor, mode: str = "valid") -> torch.T
       starts at ``(h - 1) // 2`` of the full output.
 
     The output keeps ``X``'s dtype and device and is differentiable in ``X`` and
-    ``K`` (once: double backward is supported only for a 1x1 kernel in ``"valid"`` mode).
+    ``K`` to any order.
 
     Raises:
         TypeError: ``X`` or ``K`` is not a floating-point tensor, or their dtypes differ.
@@ -169,8 +184,8 @@ def conv2d(
         (likewise ``W_out``), the dtype and device of ``input``; channels-last
         memory format when ``input`` or ``weight`` is channels-last, else contiguous.
         Gradients flow to ``input``, ``weight`` and ``bias`` (float16/bfloat16 are
-        computed in float32). Double backward is supported only for 1x1 kernels
-        without padding.
+        computed in float32), to any order: double backward (gradient penalties,
+        Hessian-vector products) works for every configuration.
 
     Raises:
         TypeError: a tensor argument is not a dense floating-point tensor, dtypes
@@ -293,11 +308,13 @@ def _conv2d_nchw(
     geo = _geometry(x, weight, stride, pads, dilation, groups, fmt)
     if cg == 1 and og <= _MAX_ELEMENTWISE_MULTIPLIER:
         taps = weight.reshape(groups, og, kh * kw).permute(2, 0, 1).contiguous()
-        return _ShiftedMultiplyAdd.apply(x, taps, bias, geo)
+        if _SAME_SIZE_SHIFTS and stride == (1, 1) and (geo.ho, geo.wo) == (geo.h, geo.w):
+            return _Conv.apply(x, taps, bias, geo, _SameSizeShifts)
+        return _Conv.apply(x, taps, bias, geo, _ShiftedMultiplyAdd)
     if kh * kw > 1 and cg < _MIN_TAP_CHANNELS:
         geo = dataclasses.replace(geo, fmt=torch.contiguous_format, im2col=True)
         wmat = weight.reshape(groups, og, cg, kh * kw).transpose(2, 3).reshape(groups, og, kh * kw * cg)
-        out = _PlaneMatmul.apply(x, wmat, bias, geo)
+        out = _Conv.apply(x, wmat, bias, geo, _PlaneMatmul)
         return out.contiguous(memory_format=fmt)
     waste = geo.hq * geo.wq / (geo.ho * geo.wo) - 1
     if kh * kw > 1 and waste > _IM2COL_WASTE_NUMERATOR / og:
@@ -309,7 +326,7 @@ def _conv2d_nchw(
         )
     else:
         taps = weight.reshape(groups, og, cg, kh * kw).permute(3, 0, 2, 1)
-    return _ShiftedMatmul.apply(x, taps.contiguous(), bias, geo)
+    return _Conv.apply(x, taps.contiguous(), bias, geo, _ShiftedMatmul)
 
 
 def _pointwise(
@@ -410,6 +427,132 @@ def _geometry(
     return _Geometry(*shape, hq, wq, phases, offsets, hq * wq - max(offsets), 0)
 
 
+# --- Differentiation to any order -------------------------------------------------------------
+#
+# Every strategy below is a bilinear map ``F(x, w)`` (the convolution in that strategy's own weight
+# layout ``w``) together with its two adjoints, computed by ``backward``:
+#
+#     D_x(g, w) = (dF/dx)^T g      (the input gradient, shaped like x)
+#     D_w(x, g) = (dF/dw)^T g      (the weight gradient, shaped like w)
+#
+# The three maps are each other's derivatives: <D_x(g, w), h> = <g, F(h, w)> and
+# <D_w(x, g), v> = <g, F(x, v)> = <D_x(g, v), x>. So the backward pass of each is made of the
+# other two, and wrapping all three as autograd functions (_Conv, _InputGrad, _WeightGrad) makes
+# the core differentiable to any order, with no convolution operator anywhere. When the backward
+# pass does not build a graph (the usual first-order case), _Conv runs the strategy's fused
+# backward instead, which shares work between the two gradients.
+
+
+class _Conv(torch.autograd.Function):
+    """``F(x, w) + bias`` for one strategy; its backward is ``D_x`` and ``D_w`` (and the bias gradient)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: FunctionCtx,
+        x: torch.Tensor,
+        taps: torch.Tensor,
+        bias: torch.Tensor | None,
+        geo: _Geometry,
+        impl: type[_Strategy],
+    ) -> torch.Tensor:
+        out, kept = impl.forward(x, taps, bias, geo)
+        ctx.save_for_backward(x, taps, *kept)
+        ctx.geo, ctx.impl = geo, impl  # type: ignore[attr-defined]
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, taps, *kept = ctx.saved_tensors
+        geo, impl = ctx.geo, ctx.impl
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        if torch.is_grad_enabled():
+            d_x = _InputGrad.apply(grad, taps, geo, impl) if need_x else None
+            d_w = _WeightGrad.apply(x, grad, geo, impl, taps.shape) if need_w else None
+        else:
+            d_x, d_w = impl.backward(x, taps, grad, geo, need_x, need_w, taps.shape, kept)
+        d_b = grad.sum(dim=(0, 2, 3)) if need_b else None
+        return d_x, d_w, d_b, None, None
+
+
+class _InputGrad(torch.autograd.Function):
+    """``D_x(g, w)``, the input gradient; its backward is ``F(h, w)`` for ``g`` and ``D_w(h, g)`` for ``w``."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: FunctionCtx, grad: torch.Tensor, taps: torch.Tensor, geo: _Geometry, impl: type[_Strategy]
+    ) -> torch.Tensor:
+        d_x, _ = impl.backward(None, taps, grad, geo, True, False, taps.shape, [])
+        assert d_x is not None
+        ctx.save_for_backward(grad, taps)
+        ctx.geo, ctx.impl = geo, impl  # type: ignore[attr-defined]
+        return d_x
+
+    @staticmethod
+    def backward(ctx: Any, h: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        grad, taps = ctx.saved_tensors
+        geo, impl = ctx.geo, ctx.impl
+        d_grad = _Conv.apply(h, taps, None, geo, impl) if ctx.needs_input_grad[0] else None
+        d_taps = _WeightGrad.apply(h, grad, geo, impl, taps.shape) if ctx.needs_input_grad[1] else None
+        return d_grad, d_taps, None, None
+
+
+class _WeightGrad(torch.autograd.Function):
+    """``D_w(x, g)``, the weight gradient; its backward is ``D_x(g, v)`` for ``x`` and ``F(x, v)`` for ``g``."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: FunctionCtx,
+        x: torch.Tensor,
+        grad: torch.Tensor,
+        geo: _Geometry,
+        impl: type[_Strategy],
+        shape: torch.Size,
+    ) -> torch.Tensor:
+        _, d_w = impl.backward(x, None, grad, geo, False, True, shape, [])
+        assert d_w is not None
+        ctx.save_for_backward(x, grad)
+        ctx.geo, ctx.impl = geo, impl  # type: ignore[attr-defined]
+        return d_w
+
+    @staticmethod
+    def backward(ctx: Any, v: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, grad = ctx.saved_tensors
+        geo, impl = ctx.geo, ctx.impl
+        d_x = _InputGrad.apply(grad, v, geo, impl) if ctx.needs_input_grad[0] else None
+        d_grad = _Conv.apply(x, v, None, geo, impl) if ctx.needs_input_grad[1] else None
+        return d_x, d_grad, None, None, None
+
+
+class _Strategy:
+    """One way of computing ``F(x, w) + bias`` and the adjoints ``D_x`` and ``D_w``, without autograd.
+
+    ``forward`` returns the output and tensors worth keeping for the backward
+    pass (an arrangement of ``x``), or none. ``backward`` returns the input
+    gradient (if ``need_x``; ``taps`` is then given) and the weight gradient of
+    shape ``shape`` (if ``need_w``; ``x`` is then given, and ``kept`` holds what
+    ``forward`` kept, or is empty).
+    """
+
+    @staticmethod
+    def forward(
+        x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(
+        x: torch.Tensor | None,
+        taps: torch.Tensor | None,
+        grad: torch.Tensor,
+        geo: _Geometry,
+        need_x: bool,
+        need_w: bool,
+        shape: torch.Size,
+        kept: list[torch.Tensor],
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        raise NotImplementedError
+
+
 def _frame(
     x: torch.Tensor, hq: int, wq: int, top: int, left: int, tail: int, channels_last: bool
 ) -> torch.Tensor:
@@ -438,6 +581,13 @@ def _arrange(x: torch.Tensor, geo: _Geometry, channels_last: bool) -> torch.Tens
     padded = F.pad(x, (pl, sw * geo.wq - geo.w - pl, pt, sh * geo.hq - geo.h - pt))
     split = padded.reshape(geo.n, geo.c, geo.hq, sh, geo.wq, sw)
     return split.permute((3, 5, 0, 2, 4, 1) if channels_last else (3, 5, 0, 1, 2, 4)).reshape(-1)
+
+
+def _arranged_cells(geo: _Geometry) -> int:
+    """How many cells (of ``C`` values each) :func:`_arrange` lays out for ``geo``."""
+    if geo.stride == (1, 1):
+        return geo.n * geo.hq * geo.wq + geo.tail
+    return geo.stride[0] * geo.stride[1] * geo.n * geo.hq * geo.wq
 
 
 def _unarrange(flat: torch.Tensor, geo: _Geometry, channels_last: bool) -> torch.Tensor:
@@ -502,6 +652,25 @@ def _scatter_taps(padded: torch.Tensor, shares: torch.Tensor, geo: _Geometry) ->
             padded[:, :, :, rows, cols] += shares[i, j]
 
 
+def _scatter_phases(shares: torch.Tensor, geo: _Geometry) -> torch.Tensor:
+    """The adjoint of gathering strided windows from the stride phases (see :func:`_plane_columns`).
+
+    ``shares`` is ``(kh, kw, N, G, Cg, Ho, Wo)``; each tap's share is added into
+    its phase grid at its offset, a window of contiguous rows, and the phase
+    grids are then laid back as the input-shaped gradient.
+    """
+    (kh, kw), (sh, sw), (dh, dw) = geo.kernel, geo.stride, geo.dilation
+    g = geo.groups
+    flat = shares.new_zeros(sh * sw * geo.n * geo.c * geo.hq * geo.wq)
+    phases = flat.view(sh, sw, geo.n, g, geo.c // g, geo.hq, geo.wq)
+    for i in range(kh):
+        for j in range(kw):
+            oi, oj = (i * dh) // sh, (j * dw) // sw
+            phase = phases[(i * dh) % sh, (j * dw) % sw]
+            phase[..., oi : oi + geo.ho, oj : oj + geo.wo] += shares[i, j]
+    return _unarrange(flat, geo, channels_last=False)
+
+
 def _plane_columns(x: torch.Tensor, geo: _Geometry) -> torch.Tensor:
     """im2col on pixel planes: ``(G, kh * kw * Cg, N * Ho * Wo)``, one kernel tap's windows per row block.
 
@@ -537,7 +706,7 @@ def _plane_columns(x: torch.Tensor, geo: _Geometry) -> torch.Tensor:
     return cols.permute(2, 0, 1, 3, 4, 5, 6).reshape(g, kh * kw * (c // g), n * geo.ho * geo.wo)
 
 
-class _PlaneMatmul(torch.autograd.Function):
+class _PlaneMatmul(_Strategy):
     """Convolution with few input channels per group, as im2col on pixel planes and one product per group.
 
     Everything stays channels-first: the columns are ``(G, K, pixels)`` with
@@ -549,47 +718,67 @@ class _PlaneMatmul(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: FunctionCtx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry
-    ) -> torch.Tensor:
+    def forward(
+        x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         out = x.new_empty(geo.n, geo.o, geo.ho, geo.wo)
+        pixels = geo.ho * geo.wo
         for n0, n1 in _image_chunks(geo, x):
             sub = dataclasses.replace(geo, n=n1 - n0)
-            prod = torch.bmm(weight, _plane_columns(x[n0:n1], sub)).view(geo.o, n1 - n0, geo.ho, geo.wo)
+            cols = _plane_columns(x[n0:n1], sub)
+            if geo.groups == 1:  # one product per image, written straight into the output's planes
+                per_image = cols[0].view(-1, sub.n, pixels).transpose(0, 1)
+                weight = taps.expand(sub.n, -1, -1)
+                target = out[n0:n1].view(sub.n, geo.o, pixels)
+                if bias is None:
+                    torch.bmm(weight, per_image, out=target)
+                else:
+                    torch.baddbmm(bias.view(1, -1, 1).expand_as(target), weight, per_image, out=target)
+                continue
+            prod = torch.bmm(taps, cols).view(geo.o, sub.n, geo.ho, geo.wo)
             if bias is None:
                 out[n0:n1] = prod.transpose(0, 1)
             else:
                 torch.add(prod.transpose(0, 1), bias.view(1, -1, 1, 1), out=out[n0:n1])
-        ctx.save_for_backward(x, weight)
-        ctx.geo = geo  # type: ignore[attr-defined]
-        return out
+        return out, []
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x, weight = ctx.saved_tensors
-        geo: _Geometry = ctx.geo
-        g, og, _ = weight.shape
+    def backward(
+        x: torch.Tensor | None,
+        taps: torch.Tensor | None,
+        grad: torch.Tensor,
+        geo: _Geometry,
+        need_x: bool,
+        need_w: bool,
+        shape: torch.Size,
+        kept: list[torch.Tensor],
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        g, og, _ = shape
         (kh, kw), (pt, pb, pl, pr), cg = geo.kernel, geo.pads, geo.c // g
-        d_x = x.new_empty(x.shape) if ctx.needs_input_grad[0] else None
-        d_w = torch.zeros_like(weight) if ctx.needs_input_grad[1] else None
-        for n0, n1 in _image_chunks(geo, x):
+        d_x = grad.new_empty(geo.n, geo.c, geo.h, geo.w) if need_x else None
+        d_w = grad.new_zeros(shape) if need_w else None
+        for n0, n1 in _image_chunks(geo, grad):
             sub = dataclasses.replace(geo, n=n1 - n0)
             gm = grad[n0:n1].reshape(n1 - n0, g, og, -1).permute(1, 2, 0, 3).reshape(g, og, -1)
             if d_w is not None:
+                assert x is not None
                 d_w.baddbmm_(gm, _plane_columns(x[n0:n1], sub).transpose(1, 2))
             if d_x is not None:
-                shares = torch.bmm(weight.transpose(1, 2), gm).view(g, kh, kw, cg, sub.n, geo.ho, geo.wo)
-                padded = x.new_zeros(sub.n, g, cg, geo.h + pt + pb, geo.w + pl + pr)
-                _scatter_taps(padded, shares.permute(1, 2, 4, 0, 3, 5, 6), sub)
+                assert taps is not None
+                shares = torch.bmm(taps.transpose(1, 2), gm).view(g, kh, kw, cg, sub.n, geo.ho, geo.wo)
+                shares = shares.permute(1, 2, 4, 0, 3, 5, 6)
+                if geo.stride != (1, 1):
+                    d_x[n0:n1] = _scatter_phases(shares, sub)
+                    continue
+                padded = grad.new_zeros(sub.n, g, cg, geo.h + pt + pb, geo.w + pl + pr)
+                _scatter_taps(padded, shares, sub)
                 d_x[n0:n1] = padded.view(sub.n, geo.c, geo.h + pt + pb, -1)[
                     :, :, pt : pt + geo.h, pl : pl + geo.w
                 ]
-        d_bias = grad.sum(dim=(0, 2, 3)) if ctx.needs_input_grad[2] else None
-        return d_x, d_w, d_bias, None
+        return d_x, d_w
 
 
-class _ShiftedMultiplyAdd(torch.autograd.Function):
+class _ShiftedMultiplyAdd(_Strategy):
     """Convolution where each output channel reads one input channel (depthwise, single-channel).
 
     The input is arranged channels-first (one flat plane of grid cells per image
@@ -599,9 +788,9 @@ class _ShiftedMultiplyAdd(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: FunctionCtx, x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry
-    ) -> torch.Tensor:
+    def forward(
+        x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         src = _arrange(x, geo, channels_last=False)
         _, g, m = taps.shape
         length = geo.hq * geo.wq
@@ -617,25 +806,30 @@ class _ShiftedMultiplyAdd(torch.autograd.Function):
                 torch.mul(a, coef, out=acc)
             else:
                 torch.addcmul(bias.view(1, g, m, 1), a, coef, out=acc)
-        ctx.save_for_backward(src, taps)
-        ctx.geo = geo  # type: ignore[attr-defined]
         out = grid.view(geo.n, geo.o, geo.hq, geo.wq)[:, :, : geo.ho, : geo.wo]
-        return out.contiguous(memory_format=geo.fmt)
+        return out.contiguous(memory_format=geo.fmt), [src]
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        src, taps = ctx.saved_tensors
-        geo: _Geometry = ctx.geo
-        _, g, m = taps.shape
+    def backward(
+        x: torch.Tensor | None,
+        taps: torch.Tensor | None,
+        grad: torch.Tensor,
+        geo: _Geometry,
+        need_x: bool,
+        need_w: bool,
+        shape: torch.Size,
+        kept: list[torch.Tensor],
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        _, g, m = shape
         grid = grad.new_empty(geo.n, geo.o, geo.hq, geo.wq)
         grid[:, :, geo.ho :].zero_()
         grid[:, :, : geo.ho, geo.wo :].zero_()
         grid[:, :, : geo.ho, : geo.wo] = grad
-        gm = grid.view(geo.n, g, m, -1)[..., : geo.span]
-        d_x = d_taps = d_bias = None
-        if ctx.needs_input_grad[0]:
-            d_src = torch.zeros_like(src)
+        gm = grid.view(geo.n, g, m, geo.hq * geo.wq)[..., : geo.span]
+        d_x = d_taps = None
+        if need_x:
+            assert taps is not None
+            d_src = grad.new_zeros(geo.stride[0] * geo.stride[1] * geo.n * geo.c * geo.hq * geo.wq + geo.tail)
             for t, shift in enumerate(_plane_shifts(geo)):
                 target = _planes(d_src, shift, geo)
                 if m == 1:
@@ -643,15 +837,18 @@ class _ShiftedMultiplyAdd(torch.autograd.Function):
                 else:
                     target.add_((gm * taps[t].view(1, g, m, 1)).sum(2))
             d_x = _unarrange(d_src, geo, channels_last=False).contiguous(memory_format=geo.fmt)
-        if ctx.needs_input_grad[1]:
-            d_taps = torch.empty_like(taps)
+        if need_w:
+            if kept:
+                src = kept[0]
+            else:
+                assert x is not None
+                src = _arrange(x, geo, channels_last=False)
+            d_taps = grad.new_empty(shape)
             for t, shift in enumerate(_plane_shifts(geo)):
                 torch.sum(
                     torch.linalg.vecdot(_planes(src, shift, geo).unsqueeze(2), gm), dim=0, out=d_taps[t]
                 )
-        if ctx.needs_input_grad[2]:
-            d_bias = grad.sum(dim=(0, 2, 3))
-        return d_x, d_taps, d_bias, None
+        return d_x, d_taps
 
 
 def _plane_shifts(geo: _Geometry) -> tuple[int, ...]:
@@ -668,7 +865,257 @@ def _planes(flat: torch.Tensor, shift: int, geo: _Geometry) -> torch.Tensor:
     )
 
 
-class _ShiftedMatmul(torch.autograd.Function):
+class _SameSizeShifts(_Strategy):
+    """Stride 1 with an output the size of the input, where each output channel reads one input channel.
+
+    Output and input planes then have the same flat layout, so kernel tap ``t``
+    (reading ``dy`` rows and ``dx`` columns away) is one multiply-add of the
+    input planes shifted by ``dy * W + dx`` cells, over the rows where the read
+    stays inside the image, with no padded copy of the input and no cropping of
+    the output. A shifted read that runs off the end of a row lands in the
+    neighbouring row; it is made to read zero by using, for each ``dx != 0``,
+    a copy of the input with the ``|dx|`` columns that no valid read of that
+    shift touches set to zero. The input gradient is the same computation on
+    the output gradient with the opposite shifts, and the weight gradient one
+    batched product per tap. On CPU everything runs over blocks of planes small
+    enough to stay in cache, with the masked copies in scratch buffers reused
+    from block to block (fresh multi-megabyte buffers cost page faults).
+    """
+
+    @staticmethod
+    def forward(
+        x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        _, g, m = taps.shape
+        out = x.new_empty(geo.n, g, m, geo.h * geo.w)
+        shifter = _Shifter(geo, _same_size_shifts(geo, adjoint=False), x)
+        planes = x.reshape(geo.n, g, geo.h * geo.w)
+        for block in _plane_blocks(geo, x, _SAME_BLOCK_ELEMS):
+            shifter.load(planes, block)
+            for mi in range(m):
+                part = None if bias is None else bias.view(g, m)[:, mi]
+                shifter.correlate(out[:, :, mi], block, taps[:, :, mi], part, accumulate=False)
+        return out.view(geo.n, geo.o, geo.h, geo.w).contiguous(memory_format=geo.fmt), []
+
+    @staticmethod
+    def backward(
+        x: torch.Tensor | None,
+        taps: torch.Tensor | None,
+        grad: torch.Tensor,
+        geo: _Geometry,
+        need_x: bool,
+        need_w: bool,
+        shape: torch.Size,
+        kept: list[torch.Tensor],
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        n_taps, g, m = shape
+        hw = geo.h * geo.w
+        gm = grad.reshape(geo.n, g, m, hw)
+        d_x = grad.new_empty(geo.n, g, hw) if need_x else None
+        d_taps = grad.new_zeros(n_taps, m, g) if need_w else None
+        spreader = _Shifter(geo, _same_size_shifts(geo, adjoint=True), grad) if need_x else None
+        gatherer = _Shifter(geo, _same_size_shifts(geo, adjoint=False), grad) if need_w else None
+        planes = None if x is None else x.reshape(geo.n, g, hw)
+        if d_x is not None:
+            assert spreader is not None and taps is not None
+            for block in _plane_blocks(geo, grad, _SAME_BLOCK_ELEMS):
+                for mi in range(m):
+                    spreader.load(gm[:, :, mi], block)
+                    spreader.correlate(d_x, block, taps[:, :, mi], None, accumulate=mi > 0)
+        if d_taps is not None:
+            assert gatherer is not None and planes is not None
+            for block in _plane_blocks(geo, grad, _DOT_BLOCK_ELEMS, per_thread=False):
+                gatherer.load(planes, block)
+                for mi in range(m):
+                    gatherer.dots(d_taps[:, mi], gm[:, :, mi], block)
+        if d_x is not None:
+            d_x = d_x.view(geo.n, geo.c, geo.h, geo.w).contiguous(memory_format=geo.fmt)
+        return d_x, None if d_taps is None else d_taps.transpose(1, 2)
+
+
+def _same_size_shifts(geo: _Geometry, adjoint: bool) -> list[tuple[int, int, int]]:
+    """``(tap, dy, dx)`` for every tap that reads inside the image: tap ``(i, j)`` reads input pixel
+    ``(y + dy, x + dx)`` for output pixel ``(y, x)``; the adjoint reads the other way. Taps with ``dy = 0``
+    (which cover every output row) come first."""
+    (kh, kw), (dh, dw), (pt, _, pl, _) = geo.kernel, geo.dilation, geo.pads
+    sign = -1 if adjoint else 1
+    shifts = [(i * kw + j, sign * (i * dh - pt), sign * (j * dw - pl)) for i in range(kh) for j in range(kw)]
+    inside = [s for s in shifts if abs(s[1]) < geo.h and abs(s[2]) < geo.w]
+    return sorted(inside, key=lambda s: s[1] != 0)
+
+
+def _plane_blocks(
+    geo: _Geometry, x: torch.Tensor, elems: int, per_thread: bool = True
+) -> list[tuple[int, int, int, int]]:
+    """``(n0, n1, c0, c1)`` blocks of images and channels covering the planes: on CPU each holds about
+    ``elems`` values (per thread if ``per_thread``; whole images while they fit, else channel ranges of
+    one image); otherwise one block."""
+    n, c, hw = geo.n, geo.c, geo.h * geo.w
+    if x.device.type != "cpu":
+        return [(0, n, 0, c)] if n else []
+    if per_thread:
+        elems *= torch.get_num_threads()
+    if c * hw <= elems:
+        step = elems // (c * hw)
+        return [(n0, min(n, n0 + step), 0, c) for n0 in range(0, n, step)]
+    step = max(1, elems // hw)
+    return [(i, i + 1, c0, min(c, c0 + step)) for i in range(n) for c0 in range(0, c, step)]
+
+
+class _Shifter:
+    """Shifted reads of one block of planes at a time, for one list of ``(tap, dy, dx)`` shifts.
+
+    :meth:`load` makes a block's planes readable for every column shift ``dx``:
+    shift 0 reads the planes themselves (copied only if a plane is not
+    contiguous); for ``dx != 0`` they are copied into a scratch buffer and the
+    ``|dx|`` columns that no in-row read of that shift touches are set to zero
+    (the last ones for ``dx < 0``, the first ones for ``dx > 0``), between
+    ``|dx|`` zero cells before (reads running off the first row) and after (the
+    last row). The scratch buffers and the views into them are made once per
+    call and reused by every block of the same size.
+    """
+
+    def __init__(self, geo: _Geometry, shifts: list[tuple[int, int, int]], like: torch.Tensor) -> None:
+        self.geo, self.shifts = geo, shifts
+        self.columns = sorted({dx for _, _, dx in shifts})
+        self.like = like
+        self.scratch: dict[int, torch.Tensor] = {}
+        self.views: dict[tuple[Any, ...], torch.Tensor] = {}
+        self.sources: dict[int, torch.Tensor] = {}
+        self.block_views: dict[tuple[Any, ...], torch.Tensor] = {}
+        self.scratch_ptrs: set[int] = set()
+
+    def _masked_columns(self, planes: torch.Tensor, dx: int) -> torch.Tensor:
+        """The ``|dx|`` columns of ``(n, c, H*W)`` planes that no in-row read of column shift ``dx`` may see."""
+        n, c, _ = planes.shape
+        grid = planes.view(n, c, self.geo.h, self.geo.w)
+        return grid[..., self.geo.w + dx :] if dx < 0 else grid[..., :dx]
+
+    def _scratch_planes(self, dx: int, n: int, c: int) -> torch.Tensor:
+        """``(n, c, H*W)`` planes in the scratch buffer for ``dx``, with the zero cells around them."""
+        key = ("planes", dx, n, c)
+        if key not in self.views:
+            hw, pad = self.geo.h * self.geo.w, abs(dx)
+            size = n * c * hw
+            buf = self.scratch.get(dx)
+            if buf is None or buf.numel() < size + 2 * pad:
+                buf = self.scratch[dx] = self.like.new_empty(size + 2 * pad)
+            buf[:pad].zero_()
+            buf[pad + size : size + 2 * pad].zero_()
+            self.views[key] = buf[pad : pad + size].view(n, c, hw)
+            self.scratch_ptrs.add(self.views[key].data_ptr())
+        return self.views[key]
+
+    def load(self, planes: torch.Tensor, block: tuple[int, int, int, int]) -> None:
+        """Make the block's planes of ``planes`` (``(N, C, H*W)``) the ones read by the next shifts."""
+        n0, n1, c0, c1 = block
+        part = planes[n0:n1, c0:c1]
+        self.block_views = {}
+        for dx in self.columns:
+            if dx == 0 and part.stride(-1) == 1:
+                self.sources[0] = part
+                continue
+            view = self._scratch_planes(dx, n1 - n0, c1 - c0)
+            view.copy_(part)
+            if dx != 0:  # zeroed, not multiplied by a mask: an inf or nan there must not leak
+                self._masked_columns(view, dx).zero_()
+            self.sources[dx] = view
+
+    def _read(self, dy: int, dx: int) -> torch.Tensor:
+        """The loaded planes as read for shift ``(dy, dx)``: ``(n, c, (H - |dy|) * W)``, from row ``max(0, dy)``.
+
+        Reads of the scratch buffers are the same views for every block of one size; reads of the
+        planes themselves are made once per block."""
+        source = self.sources[dx]
+        key = ("read", dy, dx, *source.shape) if dx != 0 or source.data_ptr() in self.scratch_ptrs else None
+        local = ("block", dy, dx)
+        if key is None:
+            if local not in self.block_views:
+                self.block_views[local] = self._shifted(source, dy, dx)
+            return self.block_views[local]
+        if key not in self.views:
+            self.views[key] = self._shifted(source, dy, dx)
+        return self.views[key]
+
+    def _shifted(self, source: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+        n, c, _ = source.shape
+        geo = self.geo
+        return source.as_strided(
+            (n, c, (geo.h - abs(dy)) * geo.w),
+            source.stride(),
+            source.storage_offset() + max(0, dy) * geo.w + dx,
+        )
+
+    def correlate(
+        self,
+        out: torch.Tensor,
+        block: tuple[int, int, int, int],
+        coefs: torch.Tensor,
+        bias: torch.Tensor | None,
+        accumulate: bool,
+    ) -> None:
+        """``out[block] (+)= bias + sum over shifts of coefs[tap] * (loaded planes shifted by (dy, dx))``.
+
+        ``out`` is ``(N, C, H*W)``, ``coefs`` ``(T, C)`` and ``bias`` ``(C,)``; the
+        first shift with ``dy = 0`` covers every output row and initialises the block.
+        """
+        n0, n1, c0, c1 = block
+        target = out[n0:n1, c0:c1]
+        key = ("coefs", coefs.data_ptr(), coefs.stride(), c0, c1)
+        if key not in self.views:
+            self.views[key] = coefs[:, c0:c1].unsqueeze(-1).unbind(0)  # type: ignore[assignment]
+        coef: tuple[torch.Tensor, ...] = self.views[key]  # type: ignore[assignment]
+        b = None if bias is None else bias[c0:c1].view(-1, 1)
+        fresh = not accumulate
+        if fresh and (not self.shifts or self.shifts[0][1] != 0):
+            if b is None:
+                target.zero_()
+            else:
+                target.copy_(b.expand(target.shape))
+            fresh = False
+        rows = self._rows(target)
+        for t, dy, dx in self.shifts:
+            if not fresh:
+                rows[dy].addcmul_(self._read(dy, dx), coef[t])
+            elif b is None:
+                torch.mul(self._read(dy, dx), coef[t], out=rows[dy])
+            else:
+                torch.addcmul(b, self._read(dy, dx), coef[t], out=rows[dy])
+            fresh = False
+
+    def _rows(self, planes: torch.Tensor) -> dict[int, torch.Tensor]:
+        """For each row shift ``dy``: the output rows ``max(0, -dy) .. H - max(0, dy)`` of ``planes`` (``(n, c, H*W)``)."""
+        w, h = self.geo.w, self.geo.h
+        return {
+            dy: planes[..., max(0, -dy) * w : (h - max(0, dy)) * w] for dy in {dy for _, dy, _ in self.shifts}
+        }
+
+    def dots(self, total: torch.Tensor, grad: torch.Tensor, block: tuple[int, int, int, int]) -> None:
+        """``total[tap, c] += sum over images and pixels of (loaded planes shifted by the tap) * grad``.
+
+        ``total`` is ``(T, C)`` and ``grad`` ``(N, C, H*W)``. With several images
+        each tap is one batched matrix product of a channel's ``(n, pixels)``
+        shifted planes by its ``(pixels, n)`` gradient planes, in chunks of at
+        most ``_DOT_IMAGES`` images, of which only the diagonal is kept (a few
+        wasted products buy matrix-product speed); with one image, a vector dot
+        product per channel.
+        """
+        n0, n1, c0, c1 = block
+        used = [t for t, _, _ in self.shifts]
+        for k0 in range(0, n1 - n0, _DOT_IMAGES):
+            k1 = min(n1 - n0, k0 + _DOT_IMAGES)
+            rows = self._rows(grad[n0 + k0 : n0 + k1, c0:c1])
+            if k1 - k0 == 1:
+                for t, dy, dx in self.shifts:
+                    total[t, c0:c1] += torch.linalg.vecdot(self._read(dy, dx)[k0], rows[dy][0])
+                continue
+            prods = grad.new_empty(len(self.shifts), c1 - c0, k1 - k0, k1 - k0)
+            for i, (_, dy, dx) in enumerate(self.shifts):
+                torch.bmm(self._read(dy, dx)[k0:k1].transpose(0, 1), rows[dy].permute(1, 2, 0), out=prods[i])
+            total[used, c0:c1] += prods.diagonal(dim1=2, dim2=3).sum(-1)
+
+
+class _ShiftedMatmul(_Strategy):
     """Convolution as a sum of matrix products over a channels-last arrangement of the input.
 
     The arrangement is a matrix of ``R`` rows (grid cells, or im2col rows) by
@@ -682,9 +1129,9 @@ class _ShiftedMatmul(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: FunctionCtx, x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry
-    ) -> torch.Tensor:
+    def forward(
+        x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         out = torch.empty(
             (geo.n, geo.o, geo.ho, geo.wo), dtype=x.dtype, device=x.device, memory_format=geo.fmt
         )
@@ -705,40 +1152,55 @@ class _ShiftedMatmul(torch.autograd.Function):
                 torch.add(cropped, bias.view(1, -1, 1, 1), out=out[n0:n1])
             if not geo.im2col:
                 kept.append(src)
-        ctx.save_for_backward(x, taps, *kept)
-        ctx.geo = geo  # type: ignore[attr-defined]
-        return out
+        return out, kept
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x, taps, *kept = ctx.saved_tensors
-        geo: _Geometry = ctx.geo
-        _, g, k, og = taps.shape
-        adjoint = taps.transpose(-1, -2)
-        d_x = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=geo.fmt)
-        d_taps = torch.zeros_like(taps)
-        for i, (n0, n1) in enumerate(_image_chunks(geo, x)):
+    def backward(
+        x: torch.Tensor | None,
+        taps: torch.Tensor | None,
+        grad: torch.Tensor,
+        geo: _Geometry,
+        need_x: bool,
+        need_w: bool,
+        shape: torch.Size,
+        kept: list[torch.Tensor],
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        _, g, k, og = shape
+        d_x = d_taps = None
+        if need_x:
+            d_x = torch.empty(
+                (geo.n, geo.c, geo.h, geo.w), dtype=grad.dtype, device=grad.device, memory_format=geo.fmt
+            )
+        if need_w:
+            d_taps = grad.new_zeros(shape)
+        for i, (n0, n1) in enumerate(_image_chunks(geo, grad)):
             sub = dataclasses.replace(geo, n=n1 - n0)
-            src = _source(x[n0:n1], sub) if geo.im2col else kept[i]
             shifts, valid = _row_shifts(sub)
             grid = grad.new_empty(sub.n, sub.hq, sub.wq, sub.o)
             grid[:, sub.ho :].zero_()
             grid[:, : sub.ho, sub.wo :].zero_()
             grid[:, : sub.ho, : sub.wo] = grad[n0:n1].permute(0, 2, 3, 1)
             gm = grid.view(-1, sub.o)[:valid]
-            if ctx.needs_input_grad[0] and geo.im2col:
+            if d_x is not None and geo.im2col:
+                assert taps is not None
                 d_x[n0:n1] = _col2im(taps, gm, sub)
-            elif ctx.needs_input_grad[0]:
-                d_src = src.new_empty(src.shape)
-                for r0, r1 in _blocks(src.shape[0], d_src, len(shifts)):
+            elif d_x is not None:
+                assert taps is not None
+                adjoint = taps.transpose(-1, -2)
+                d_src = grad.new_empty(_arranged_cells(sub), sub.c)
+                for r0, r1 in _blocks(d_src.shape[0], d_src, len(shifts)):
                     d_src[r0:r1].zero_()
                     for t, shift in enumerate(shifts):
                         q0, q1 = max(0, r0 - shift), min(valid, r1 - shift)
                         if q0 < q1:
                             _product(d_src[q0 + shift : q1 + shift], gm[q0:q1], adjoint[t], accumulate=True)
                 d_x[n0:n1] = _unarrange(d_src.view(-1), sub, channels_last=True)
-            if ctx.needs_input_grad[1]:
+            if d_taps is not None:
+                if kept:
+                    src = kept[i]
+                else:
+                    assert x is not None
+                    src = _source(x[n0:n1], sub)
                 for t, shift in enumerate(shifts):
                     a = src[shift : shift + valid]
                     if g == 1:
@@ -747,13 +1209,7 @@ class _ShiftedMatmul(torch.autograd.Function):
                         d_taps[t].baddbmm_(
                             a.view(valid, g, k).permute(1, 2, 0), gm.view(valid, g, og).transpose(0, 1)
                         )
-        d_bias = grad.sum(dim=(0, 2, 3)) if ctx.needs_input_grad[2] else None
-        return (
-            d_x if ctx.needs_input_grad[0] else None,
-            d_taps if ctx.needs_input_grad[1] else None,
-            d_bias,
-            None,
-        )
+        return d_x, d_taps
 
 
 def _source(x: torch.Tensor, geo: _Geometry) -> torch.Tensor:

@@ -6,9 +6,19 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from conv2d._validation import Pair, as_int, as_pair, describe, require_floating_tensor, resolve_padding
+from conv2d._validation import (
+    Padding4,
+    Pair,
+    as_int,
+    as_pair,
+    check_padding_mode_fits,
+    describe,
+    require_floating_tensor,
+    resolve_padding,
+)
 from conv2d.functional import conv2d, corr2d
 
 __all__ = ["Conv2D"]
@@ -31,13 +41,19 @@ class Conv2D(nn.Module):
     arguments, parameter names, shapes and initialisation of ``nn.Conv2d``, so an
     ``nn.Conv2d`` state dict loads strictly and gives the same output;
     ``forward(x) = conv2d(x, weight, bias, stride, padding, dilation, groups)``.
-    Only ``padding_mode="zeros"`` is supported.
+    ``padding_mode`` is any of ``nn.Conv2d``'s: ``"zeros"`` (the default),
+    ``"reflect"``, ``"replicate"`` or ``"circular"``; the last three pad the input
+    with ``F.pad`` in that mode (the same padding, ``"same"`` included, and in the
+    same order as ``nn.Conv2d``) and then convolve without padding, so outputs,
+    gradients of every order and the inputs that are refused match ``nn.Conv2d``.
 
     Raises:
         ValueError: the call mixes the modes (one of ``in_channels``/``out_channels``
             without the other, or a multi-channel-only argument in seed mode), the
             kernel size is missing or disagrees with ``weight``, ``padding_mode``
-            is not ``"zeros"``, or a value is out of range.
+            is unknown (or not ``"zeros"`` in seed mode), or a value is out of
+            range; at call time, an input too small for ``"reflect"`` or
+            ``"circular"`` padding (where ``nn.Conv2d`` raises too).
         TypeError: an argument has the wrong type.
     """
 
@@ -102,7 +118,8 @@ class Conv2D(nn.Module):
                     )
             if padding_mode != "zeros":
                 raise ValueError(
-                    f"{fn}: padding_mode={padding_mode!r} needs the multi-channel layer, and only 'zeros' is supported"
+                    f"{fn}: padding_mode={padding_mode!r} needs the multi-channel layer (pass in_channels and "
+                    f"out_channels too); the single-kernel layer has no padding"
                 )
             self._init_seed(kernel_size, bias, device, dtype, weight)
 
@@ -164,12 +181,10 @@ class Conv2D(nn.Module):
             raise ValueError(
                 f"{fn}: out_channels={self.out_channels} is not divisible by groups={self.groups}"
             )
-        if padding_mode not in _PADDING_MODES:
-            raise ValueError(f"{fn}: padding_mode={padding_mode!r} is unknown; only 'zeros' is supported")
-        if padding_mode != "zeros":
+        if not isinstance(padding_mode, str) or padding_mode not in _PADDING_MODES:
             raise ValueError(
-                f"{fn}: padding_mode={padding_mode!r} is not supported; only 'zeros' is (pad the input "
-                f"yourself with torch.nn.functional.pad(x, ..., mode={padding_mode!r}) and use padding=0)"
+                f"{fn}: padding_mode={padding_mode!r} is unknown; expected one of "
+                f"{', '.join(repr(m) for m in _PADDING_MODES)}"
             )
         self.padding_mode = padding_mode
         self.stride = as_pair(fn, "stride", stride, minimum=1)
@@ -191,7 +206,7 @@ class Conv2D(nn.Module):
             self._check_kernel_size_matches(kernel_size)
             self._check_factory_matches(weight, device, dtype)
             self.weight = weight if isinstance(weight, nn.Parameter) else nn.Parameter(weight)
-        resolve_padding(fn, padding, self.kernel_size, self.dilation, self.stride)
+        self._pads: Padding4 = resolve_padding(fn, padding, self.kernel_size, self.dilation, self.stride)
         self.padding: Pair | str = (
             padding if isinstance(padding, str) else as_pair(fn, "padding", padding, minimum=0)
         )
@@ -249,7 +264,13 @@ class Conv2D(nn.Module):
         if not self.multichannel:
             y = corr2d(x, self.weight)
             return y if self.bias is None else y + self.bias
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if self.padding_mode == "zeros" or not _is_image(x):
+            # conv2d raises the error for an input that is not a 3-D/4-D floating-point tensor.
+            return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        top, bottom, left, right = self._pads
+        check_padding_mode_fits("Conv2D", self.padding_mode, self._pads, x, self.kernel_size, self.dilation)
+        padded = F.pad(x, (left, right, top, bottom), mode=self.padding_mode)
+        return conv2d(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         """``nn.Conv2d``-style summary of the settings."""
@@ -266,4 +287,16 @@ class Conv2D(nn.Module):
             parts.append(f"groups={self.groups}")
         if self.bias is None:
             parts.append("bias=False")
+        if self.padding_mode != "zeros":
+            parts.append(f"padding_mode={self.padding_mode!r}")
         return ", ".join(parts)
+
+
+def _is_image(x: object) -> bool:
+    """Whether ``x`` is a 3-D or 4-D dense floating-point tensor (anything else is left to conv2d to reject)."""
+    return (
+        isinstance(x, torch.Tensor)
+        and x.layout == torch.strided
+        and x.is_floating_point()
+        and x.dim() in (3, 4)
+    )

@@ -5,8 +5,10 @@ tolerance: for an output that sums ``K`` products,
 ``|ours - ref64| <= 8 * K * u * (|x| ⋆ |w| + |b|) + floor``, where ``ref64`` is
 F.conv2d in float64 and ``|x| ⋆ |w|`` is F.conv2d of the absolute values.
 
-The last section records every aten operator the core dispatches and checks that
-none of torch's convolution operators is among them.
+Second derivatives are checked by gradgradcheck in float64 and against F.conv2d's
+own second derivatives. The last section records every aten operator the core
+dispatches (forward, backward and double backward) and checks that none of
+torch's convolution operators is among them.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ UNIT_ROUNDOFF = {
     torch.float16: 2.0**-11,
     torch.bfloat16: 2.0**-8,
 }
-STRATEGIES = ("auto", "taps", "im2col", "matmul-only")
+STRATEGIES = ("auto", "taps", "im2col", "matmul-only", "frames")
 
 
 @contextlib.contextmanager
@@ -48,9 +50,13 @@ def forced_strategy(name: str) -> Iterator[None]:
     """Steer the core's strategy choice so every code path runs on small shapes.
 
     ``taps``: per-tap matrix products, in row blocks of a few rows, one image at
-    a time; ``im2col``: one gathered product, its input gradient formed
-    channels-last; ``matmul-only``: no elementwise strategy, and im2col with
-    its input gradient formed as pixel planes, one image at a time.
+    a time (and same-size shifts one channel of one image per block, weight
+    gradients one image per product); ``im2col``: one gathered product, its
+    input gradient formed channels-last (and same-size shifts a few whole images
+    per block);
+    ``matmul-only``: no elementwise strategy, and im2col with its input gradient
+    formed as pixel planes, one image at a time; ``frames``: single-channel
+    same-size layers on zero-padded frames instead of same-size shifts.
     """
     table: dict[str, dict[str, Any]] = {
         "auto": {},
@@ -60,9 +66,12 @@ def forced_strategy(name: str) -> Iterator[None]:
             "_MIN_BLOCK_ROWS": 1,
             "_BLOCK_BYTES": 1024,
             "_CHUNK_BYTES": 1,
+            "_DOT_IMAGES": 1,
+            "_SAME_BLOCK_ELEMS": 1,
         },
-        "im2col": {"_MIN_TAP_CHANNELS": 0, "_IM2COL_WASTE_NUMERATOR": -1.0},
+        "im2col": {"_MIN_TAP_CHANNELS": 0, "_IM2COL_WASTE_NUMERATOR": -1.0, "_SAME_BLOCK_ELEMS": 200},
         "matmul-only": {"_MAX_ELEMENTWISE_MULTIPLIER": 0, "_MIN_TAP_CHANNELS": 10**9, "_CHUNK_BYTES": 1},
+        "frames": {"_SAME_SIZE_SHIFTS": False},
     }
     patches = table[name]
     with mock.patch.multiple(core, **patches) if patches else contextlib.nullcontext():
@@ -122,13 +131,18 @@ def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
 
 
 @st.composite
-def cases(draw: st.DrawFn, max_group_channels: int = 4) -> Case:
-    """Random conv2d problems covering batching, stride/padding forms, dilation, groups and bias."""
+def cases(
+    draw: st.DrawFn, max_group_channels: int = 4, max_extra: int = 6, max_batch: int = 3, max_kernel: int = 4
+) -> Case:
+    """Random conv2d problems covering batching, stride/padding forms, dilation, groups and bias.
+
+    Image sides exceed the smallest valid size by at most ``max_extra``.
+    """
     groups = draw(st.sampled_from([1, 1, 2, 3]))
     depthwise = draw(st.booleans())
     cg = 1 if depthwise else draw(st.integers(1, max_group_channels))
     og = draw(st.integers(1, 4))
-    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    kernel = (draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel)))
     ints = st.integers(1, 3)
     padding = draw(
         st.one_of(
@@ -145,9 +159,9 @@ def cases(draw: st.DrawFn, max_group_channels: int = 4) -> Case:
     for axis in range(2):
         span = d[axis] * (kernel[axis] - 1) + 1
         smallest = 1 if padding == "same" else max(1, span - 2 * pad[axis])
-        size.append(draw(st.integers(smallest, smallest + 6)))
+        size.append(draw(st.integers(smallest, smallest + max_extra)))
     return Case(
-        n=draw(st.one_of(st.none(), st.integers(1, 3))),
+        n=draw(st.one_of(st.none(), st.integers(1, max_batch))),
         c_in=cg * groups,
         c_out=og * groups,
         size=(size[0], size[1]),
@@ -367,16 +381,55 @@ def test_repeated_calls_are_bitwise_identical(strategy: str) -> None:
     assert all(torch.equal(a, b) for a, b in zip(*results, strict=True))
 
 
+@pytest.mark.parametrize(
+    ("w_shape", "params"),
+    [
+        ((6, 2, 3, 3), {"padding": 1, "groups": 2}),
+        ((4, 1, 1, 2), {"groups": 4}),
+        ((8, 1, 3, 3), {"padding": "same", "groups": 4}),
+        ((4, 1, 3, 3), {"stride": 2, "padding": 1, "groups": 4}),
+        ((6, 4, 7, 7), {"stride": 2, "padding": 3}),
+    ],
+    ids=["grouped", "depthwise-valid", "depthwise-same", "depthwise-strided", "stem"],
+)
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_empty_batch(strategy: str) -> None:
-    """A batch of zero images gives an empty output of the right shape, and empty gradients."""
+def test_empty_batch(strategy: str, w_shape: tuple[int, ...], params: dict[str, Any]) -> None:
+    """A batch of zero images gives an empty output of the right shape, empty gradients, and second derivatives."""
     x = torch.randn(0, 4, 7, 7, requires_grad=True)
-    w = torch.randn(6, 2, 3, 3, requires_grad=True)
+    w = torch.randn(w_shape, requires_grad=True)
     with forced_strategy(strategy):
-        out = conv2d(x, w, padding=1, groups=2)
-        assert out.shape == F.conv2d(x, w, padding=1, groups=2).shape
-        gx, gw = torch.autograd.grad(out.sum(), (x, w))
-    assert gx.shape == x.shape and torch.equal(gw, torch.zeros_like(w))
+        out = conv2d(x, w, **params)
+        assert out.shape == F.conv2d(x, w, **params).shape
+        gx, gw = torch.autograd.grad(out.sum(), (x, w), create_graph=True)
+        assert gx.shape == x.shape and torch.equal(gw, torch.zeros_like(w))
+        (ggw,) = torch.autograd.grad(gw.sum(), w, allow_unused=True)
+    assert ggw is None or torch.equal(ggw, torch.zeros_like(w))
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        Case(2, 4, 4, (6, 7), (3, 3), 1, 1, 1, 4, True, 0),
+        Case(1, 3, 6, (7, 5), (2, 3), 1, "same", (2, 1), 3, False, 1),
+        Case(2, 6, 4, (7, 7), (3, 3), 2, 1, 1, 2, True, 2),
+        Case(1, 2, 3, (6, 6), (3, 3), 1, 0, 1, 1, True, 3),
+    ],
+    ids=["depthwise-same", "depthwise-multiplier-dilated", "grouped-strided", "plain"],
+)
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_non_finite_inputs_propagate_like_f_conv2d(case: Case, strategy: str) -> None:
+    """inf and nan in the input reach exactly the outputs whose windows hold them, as with F.conv2d (float64)."""
+    x, w, b = case.tensors(torch.float64)
+    flat = x.view(-1)
+    gen = torch.Generator().manual_seed(case.seed)
+    spots = torch.randperm(flat.numel(), generator=gen)[:3]
+    flat[spots[0]], flat[spots[1]], flat[spots[2]] = float("inf"), float("-inf"), float("nan")
+    with forced_strategy(strategy):
+        got = conv2d(x, w, b, **case.params())
+    expected = F.conv2d(x, w, b, **case.params())
+    assert torch.equal(got.isnan(), expected.isnan()) and torch.equal(got.isposinf(), expected.isposinf())
+    finite = expected.isfinite()
+    torch.testing.assert_close(got[finite], expected[finite], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -411,22 +464,111 @@ def test_gradcheck(case: Case, strategy: str) -> None:
         assert torch.autograd.gradcheck(fn, leaves)
 
 
-def test_double_backward_pointwise_is_supported() -> None:
-    """Unpadded 1x1 convolutions are differentiated by autograd, so second derivatives check out."""
+def _second_order(
+    fn: Callable[..., torch.Tensor],
+    leaves: list[torch.Tensor],
+    grad_out: torch.Tensor,
+    probe: list[torch.Tensor],
+) -> list[torch.Tensor]:
+    """Second derivatives of ``fn``: the gradient, in every leaf and in ``grad_out``, of
+    ``sum_i <d fn / d leaf_i (grad_out), probe_i>`` (a Hessian-vector product, as a gradient penalty needs)."""
+    go = grad_out.detach().requires_grad_()
+    grads = torch.autograd.grad(fn(*leaves), leaves, go, create_graph=True)
+    scalar = sum((g * p).sum() for g, p in zip(grads, probe, strict=True))
+    assert isinstance(scalar, torch.Tensor)
+    found = torch.autograd.grad(scalar, [*leaves, go], allow_unused=True)
+    return [torch.zeros_like(t) if d is None else d for t, d in zip([*leaves, go], found, strict=True)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=cases(), strategy=st.sampled_from(STRATEGIES))
+def test_second_derivatives_match_f_conv2d(case: Case, strategy: str) -> None:
+    """Hessian-vector products through conv2d, in the input, weight, bias and output gradient, equal F.conv2d's in float64."""
+    x, w, b = case.tensors(torch.float64)
+    leaves = [t.requires_grad_() for t in (x, w, b) if t is not None]
+    gen = torch.Generator().manual_seed(case.seed + 2)
+    probe = [torch.randn(t.shape, generator=gen, dtype=torch.float64) for t in leaves]
+
+    def ours(*args: torch.Tensor) -> torch.Tensor:
+        return conv2d(args[0], args[1], args[2] if b is not None else None, **case.params())
+
+    def ref(*args: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(args[0], args[1], args[2] if b is not None else None, **case.params())
+
+    grad_out = torch.randn(ref(*leaves).shape, generator=gen, dtype=torch.float64)
+    with forced_strategy(strategy):
+        got = _second_order(ours, leaves, grad_out, probe)
+    expected = _second_order(ref, leaves, grad_out, probe)
+    names = [*["input", "weight", "bias"][: len(leaves)], "grad_output"]
+    for name, g, e in zip(names, got, expected, strict=True):
+        err = (g - e).abs().max().item() if g.numel() else 0.0
+        assert torch.allclose(g, e, rtol=1e-10, atol=1e-10), f"{name}: max difference {err:.3g}"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    case=cases(max_group_channels=2, max_extra=3, max_batch=2, max_kernel=3),
+    strategy=st.sampled_from(STRATEGIES),
+)
+def test_gradgradcheck_on_random_configurations(case: Case, strategy: str) -> None:
+    """torch.autograd.gradgradcheck (random-projection mode) holds in float64 for random configurations of every parameter."""
+    x, w, b = case.tensors(torch.float64)
+    leaves = tuple(t.requires_grad_() for t in (x, w, b) if t is not None)
+
+    def fn(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        return conv2d(x, w, b, **case.params())
+
+    with forced_strategy(strategy):
+        assert torch.autograd.gradgradcheck(fn, leaves, fast_mode=True)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        Case(1, 2, 2, (4, 3), (2, 2), 1, 1, 1, 1, True, 0),
+        Case(1, 2, 2, (5, 4), (3, 2), (2, 1), (1, 0), (1, 2), 2, True, 1),
+        Case(None, 2, 2, (4, 4), (3, 3), 1, "same", 1, 2, True, 2),
+        Case(2, 1, 2, (3, 4), (2, 2), 1, "valid", 1, 1, False, 3),
+        Case(1, 2, 1, (3, 3), (1, 1), 1, 1, 1, 1, True, 4),
+    ],
+    ids=["plain", "strided-dilated-grouped", "depthwise-same-unbatched", "single-channel", "1x1-padded"],
+)
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_gradgradcheck(case: Case, strategy: str) -> None:
+    """Full gradgradcheck (every element by finite differences) holds in float64 on tiny shapes, for every strategy."""
+    x, w, b = case.tensors(torch.float64)
+    leaves = tuple(t.requires_grad_() for t in (x, w, b) if t is not None)
+
+    def fn(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        return conv2d(x, w, b, **case.params())
+
+    with forced_strategy(strategy):
+        assert torch.autograd.gradgradcheck(fn, leaves)
+
+
+def test_double_backward_pointwise() -> None:
+    """Unpadded 1x1 convolutions (plain autograd) have correct second derivatives too."""
     x = torch.randn(2, 4, 3, 3, dtype=torch.float64, requires_grad=True)
     w = torch.randn(6, 2, 1, 1, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradgradcheck(lambda a, b: conv2d(a, b, stride=2, groups=2), (x, w))
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_double_backward_elsewhere_is_refused(strategy: str) -> None:
-    """Larger kernels have a once-differentiable backward: asking for a second derivative raises, never a wrong value."""
-    x = torch.randn(1, 4, 5, 5, requires_grad=True)
-    w = torch.randn(4, 2, 3, 3, requires_grad=True)
+def test_third_derivative(strategy: str) -> None:
+    """Differentiating three times (the gradient of a second derivative) agrees with F.conv2d."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 4, 6, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 2, 3, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+
+    def third(fn: Callable[..., torch.Tensor]) -> list[torch.Tensor]:
+        (gx,) = torch.autograd.grad(fn(x, w, padding=1, groups=2).square().sum(), x, create_graph=True)
+        (gw,) = torch.autograd.grad(gx.square().sum(), w, create_graph=True)
+        return list(torch.autograd.grad(gw.square().sum(), (x, w)))
+
     with forced_strategy(strategy):
-        (gx,) = torch.autograd.grad(conv2d(x, w, padding=1, groups=2).square().sum(), x, create_graph=True)
-    with pytest.raises(RuntimeError, match="once_differentiable"):
-        gx.sum().backward()
+        got = third(conv2d)
+    for g, e in zip(got, third(F.conv2d), strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -465,10 +607,14 @@ class OpRecorder(TorchDispatchMode):
 
 
 def record(fn: Callable[[], torch.Tensor], leaves: list[torch.Tensor]) -> OpRecorder:
-    """Run ``fn`` and a backward pass through it under an :class:`OpRecorder`."""
+    """Run ``fn``, a backward pass building a graph, and a backward pass through that (double backward)
+    under an :class:`OpRecorder`."""
     with OpRecorder() as recorder:
         out = fn()
-        torch.autograd.grad(out, leaves, torch.ones_like(out))
+        grads = torch.autograd.grad(out, leaves, torch.randn_like(out), create_graph=True)
+        penalty = sum(g.square().sum() for g in grads if g.requires_grad)
+        assert isinstance(penalty, torch.Tensor)
+        torch.autograd.grad(penalty, leaves, allow_unused=True)
     return recorder
 
 
@@ -491,13 +637,15 @@ CALLS = {
     "depthwise": ((2, 4, 8, 8), (8, 1, 3, 3), {"groups": 4, "stride": 2}),
     "pointwise": ((2, 8, 6, 6), (4, 8, 1, 1), {"stride": 2}),
     "unbatched": ((3, 6, 6), (2, 3, 2, 2), {"padding": "valid"}),
+    "depthwise-same": ((2, 4, 7, 6), (8, 1, 3, 3), {"groups": 4, "padding": "same", "dilation": (1, 2)}),
+    "stem": ((1, 3, 12, 12), (8, 3, 7, 7), {"stride": 2, "padding": 3}),
 }
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("name", list(CALLS))
 def test_conv2d_dispatches_no_convolution_operator(name: str, strategy: str) -> None:
-    """conv2d's forward and backward run no aten operator named conv/cudnn/mkldnn, and nothing leaves the device."""
+    """conv2d's forward, backward and double backward run no aten operator named conv/cudnn/mkldnn, and nothing leaves the device."""
     x_shape, w_shape, params = CALLS[name]
     x = torch.randn(x_shape, requires_grad=True)
     w = torch.randn(w_shape, requires_grad=True)
@@ -511,7 +659,7 @@ def test_conv2d_dispatches_no_convolution_operator(name: str, strategy: str) -> 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_low_precision_dispatches_no_convolution_operator(dtype: torch.dtype) -> None:
-    """The float16/bfloat16 route (computed in float32) runs no convolution operator either."""
+    """The float16/bfloat16 route (computed in float32) runs no convolution operator either, to second order."""
     x = torch.randn(1, 4, 6, 6).to(dtype).requires_grad_()
     w = torch.randn(4, 4, 3, 3).to(dtype).requires_grad_()
     recorder = record(lambda: conv2d(x, w, padding=1), [x, w])
@@ -520,7 +668,7 @@ def test_low_precision_dispatches_no_convolution_operator(dtype: torch.dtype) ->
 
 @pytest.mark.parametrize("mode", ["valid", "full", "same"])
 def test_planes_dispatch_no_convolution_operator(mode: str) -> None:
-    """corr2d and convolve2d, forward and backward, run no convolution operator."""
+    """corr2d and convolve2d, forward, backward and double backward, run no convolution operator."""
     X = torch.randn(7, 6, requires_grad=True)
     K = torch.randn(3, 2, requires_grad=True)
     for fn in (lambda: corr2d(X, K), lambda: convolve2d(X, K, mode)):
@@ -529,9 +677,11 @@ def test_planes_dispatch_no_convolution_operator(mode: str) -> None:
 
 
 def test_layer_dispatches_no_convolution_operator() -> None:
-    """Conv2D in both modes, forward and backward, runs no convolution operator."""
-    seed = Conv2D(kernel_size=(2, 3))
-    multi = Conv2D(4, 6, 3, padding="same", groups=2)
-    for layer, x in ((seed, torch.randn(5, 6)), (multi, torch.randn(2, 4, 7, 7))):
-        recorder = record(functools.partial(layer, x), list(layer.parameters()))
+    """Conv2D in both modes and every padding mode, to second order, runs no convolution operator."""
+    layers = [(Conv2D(kernel_size=(2, 3)), torch.randn(5, 6))]
+    for mode in ("zeros", "reflect", "replicate", "circular"):
+        layers.append((Conv2D(4, 6, 3, padding="same", groups=2, padding_mode=mode), torch.randn(2, 4, 7, 7)))
+    for layer, x in layers:
+        x.requires_grad_()
+        recorder = record(functools.partial(layer, x), [x, *layer.parameters()])
         assert recorder.ops and not recorder.forbidden()

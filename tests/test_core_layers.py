@@ -162,3 +162,51 @@ def test_extra_repr() -> None:
         "Conv2D(4, 6, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(2, 2), groups=2, bias=False)"
     )
     assert "padding='same'" in repr(Conv2D(2, 2, 3, padding="same"))
+
+
+def _critic(layer_type: type[nn.Module]) -> nn.Sequential:
+    """A small critic of 3x3, strided, depthwise and reflect-padded convolutions, seeded identically for both types."""
+    torch.manual_seed(7)
+    return nn.Sequential(
+        layer_type(3, 8, 3, padding=1),  # type: ignore[call-arg]
+        nn.Tanh(),
+        layer_type(8, 8, 3, stride=2, padding=1, groups=8, padding_mode="reflect"),  # type: ignore[call-arg]
+        nn.Tanh(),
+        layer_type(8, 1, (2, 3), dilation=(2, 1), padding="same", padding_mode="circular"),  # type: ignore[call-arg]
+    ).double()
+
+
+def test_wgan_gp_gradient_penalty_matches_nn_conv2d() -> None:
+    """A WGAN-GP penalty, (||d critic / d x|| - 1)^2, trains the parameters with exactly nn.Conv2d's gradients."""
+    ours, theirs = _critic(Conv2D), _critic(nn.Conv2d)
+    theirs.load_state_dict(ours.state_dict(), strict=True)
+    x = torch.randn(2, 3, 9, 8, dtype=torch.float64)
+
+    def penalty_grads(critic: nn.Module) -> list[torch.Tensor]:
+        inp = x.clone().requires_grad_()
+        (gx,) = torch.autograd.grad(critic(inp).sum(), inp, create_graph=True)
+        penalty = ((gx.flatten(1).norm(dim=1) - 1) ** 2).mean()
+        params = list(critic.parameters())
+        grads = torch.autograd.grad(penalty, params, allow_unused=True)  # the last bias does not move d/dx
+        return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
+
+    for mine, reference in zip(penalty_grads(ours), penalty_grads(theirs), strict=True):
+        torch.testing.assert_close(mine, reference, rtol=1e-10, atol=1e-12)
+
+
+def test_maml_inner_step_matches_nn_conv2d() -> None:
+    """Differentiating through one inner gradient step (MAML) gives nn.Conv2d's meta-gradient."""
+    ours, theirs = _critic(Conv2D), _critic(nn.Conv2d)
+    theirs.load_state_dict(ours.state_dict(), strict=True)
+    x, y = torch.randn(2, 3, 8, 8, dtype=torch.float64), torch.randn(2, 1, 4, 4, dtype=torch.float64)
+
+    def meta_grads(model: nn.Module) -> list[torch.Tensor]:
+        params: dict[str, torch.Tensor] = dict(model.named_parameters())
+        inner = ((torch.func.functional_call(model, params, (x,)) - y) ** 2).mean()
+        steps = torch.autograd.grad(inner, list(params.values()), create_graph=True)
+        adapted = {k: p - 0.1 * s for (k, p), s in zip(params.items(), steps, strict=True)}
+        outer = ((torch.func.functional_call(model, adapted, (x,)) - y) ** 2).mean()
+        return list(torch.autograd.grad(outer, list(params.values())))
+
+    for mine, reference in zip(meta_grads(ours), meta_grads(theirs), strict=True):
+        torch.testing.assert_close(mine, reference, rtol=1e-10, atol=1e-12)
