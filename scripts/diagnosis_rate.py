@@ -1,7 +1,7 @@
 """How many zoo bugs the diagnosis catalogue names, on each bug's witness input.
 
-    python scripts/diagnosis_rate.py                          # print the rate and the misses
-    python scripts/diagnosis_rate.py --write-readme README.md # refresh the README's block "diagnosis"
+python scripts/diagnosis_rate.py                          # print the rate and the misses
+python scripts/diagnosis_rate.py --write-readme README.md # refresh the README's block "diagnosis"
 """
 
 from __future__ import annotations

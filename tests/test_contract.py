@@ -57,7 +57,9 @@ def test_the_catalogue_names_a_law_for_every_region() -> None:
 def test_signature_differences_name_order_and_defaults() -> None:
     """A swapped parameter order and a changed default are both named; F.conv2d's own signature has none."""
     assert any("parameters are" in d for d in signature_differences(by_name("padding_before_stride").fn))
-    assert signature_differences(by_name("stride_two_by_default").fn) == ["default stride=2, but F.conv2d's is 1"]
+    assert signature_differences(by_name("stride_two_by_default").fn) == [
+        "default stride=2, but F.conv2d's is 1"
+    ]
     assert signature_differences(by_name("im2col").fn) == []
 
 
