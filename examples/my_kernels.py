@@ -155,6 +155,9 @@ def _conv2d(
     dilation: IntOrPair,
     groups: int,
 ) -> torch.Tensor:
+    dtypes = {t.dtype for t in (input, weight, bias) if t is not None}
+    if len(dtypes) != 1:
+        raise TypeError(f"input, weight and bias must share one dtype, got {sorted(map(str, dtypes))}")
     call, s, d = _prepare(input, weight, bias, stride, padding, dilation, groups)
     kernel = (weight.shape[-2], weight.shape[-1])
     cols = F.unfold(call.x, kernel, dilation=d, padding=0, stride=s)  # (N, C_in*kH*kW, L)

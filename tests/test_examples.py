@@ -22,11 +22,12 @@ from examples.my_kernels import conv2d_im2col, conv2d_im2col_fast  # noqa: E402
 CORRECT = "examples.my_kernels:conv2d_im2col"
 BUGGY = "examples.my_kernels:conv2d_im2col_fast"
 KNOWN = str(ROOT / "examples" / "known_failures.txt")
-CATCHES_IT = ["--property", "matches-reference"]
+CATCHES_IT = ["--property", "matches-reference", "--profile", "default"]
 
 
 def _verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    code = main(["verify", *argv, "--profile", "quick", "-q"])
+    profile = [] if "--profile" in argv else ["--profile", "quick"]
+    code = main(["verify", *argv, *profile, "-q"])
     return code, capsys.readouterr().out
 
 

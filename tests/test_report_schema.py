@@ -17,7 +17,7 @@ SCHEMA_PATH = ROOT / "docs" / "report.schema.json"
 if str(ROOT) not in sys.path:  # the examples package lives at the repository root
     sys.path.insert(0, str(ROOT))
 
-FAST = ["--profile", "quick", "--property", "matches-reference", "--property", "output-shape", "-q"]
+FAST = ["--profile", "default", "--property", "matches-reference", "--property", "output-shape", "-q"]
 
 # -- a validator for the part of JSON Schema 2020-12 the schema uses ---------------------------------
 

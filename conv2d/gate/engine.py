@@ -201,7 +201,7 @@ def cause_of(message: str) -> str | None:
     found = _RAISED.match(message)
     if found is None:
         return None
-    return f"raised {found.group(1)}: {found.group(2).splitlines()[0][:300]}"
+    return f"raised {found.group(1)}: {found.group(2).splitlines()[0][:120]}"
 
 
 def describe_declined(cases: list[ConvCase]) -> str:

@@ -206,7 +206,7 @@ _REGIME_WEIGHTS = (
     ("small",) * 3
     + ("channels",) * 2
     + ("spatial",) * 2
-    + ("production",) * 4
+    + ("production",) * 6
     + ("batches",) * 2
     + ("wide", "big-kernel")
 )
@@ -227,7 +227,8 @@ class Layer:
 #: The layers real libraries pick dedicated kernels for (Winograd 3x3, 1x1 GEMM, depthwise, the stem).
 PRODUCTION_LAYERS: tuple[Layer, ...] = (
     Layer("3x3/1/1", 3, 1, 1),
-    Layer("3x3/1/1", 3, 1, 1),  # twice: the most common layer of all
+    Layer("3x3/1/1", 3, 1, 1),  # three times: the most common layer of all
+    Layer("3x3/1/1", 3, 1, 1),
     Layer("3x3/2/1", 3, 2, 1),
     Layer("1x1/1", 1, 1, 0),
     Layer("1x1/2", 1, 2, 0),
@@ -360,7 +361,7 @@ def _production_layers(caps: Capabilities, req: set[str]) -> list[Layer]:
 def _channel_count(draw: st.DrawFn) -> int:
     """A multiple of 4, 8, 16 or 32 (vector and tile widths), or one off it."""
     base = draw(st.sampled_from([4, 8, 16, 32])) * draw(st.integers(1, 2))
-    return max(1, base + draw(st.sampled_from([0, 0, 0, 1, -1])))
+    return max(1, base + draw(st.sampled_from([0, 0, 0, 0, 0, 0, 1, -1])))
 
 
 def _production_case(draw: st.DrawFn, caps: Capabilities, device: str, req: set[str]) -> ConvCase:

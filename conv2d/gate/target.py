@@ -234,6 +234,8 @@ class Target:
             )
         if "error" in box:
             exc = box["error"]
+            if isinstance(exc, Violation | Unsupported | CallTimeout):  # a nested call's verdict: keep it
+                raise exc
             text = bounded(str(exc))
             if isinstance(exc, NotImplementedError):
                 if _raised_by_target(exc):
