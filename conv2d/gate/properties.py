@@ -276,14 +276,7 @@ def matches_reference(target: Target, case: ConvCase) -> None:
     args = case.materialize()
     out = _call_checked(target, case, args)
     exact = reference(args)
-    _within(
-        out,
-        exact.value,
-        lambda p: _bound_of(target, case, exact, precision=p),
-        "output vs float64 reference",
-        target=target,
-        case=case,
-    )
+    _within_reference(target, case, exact, out, "output vs float64 reference")
 
 
 @_law("large-input", require=("large",), examples=6)
@@ -296,14 +289,7 @@ def large_input(target: Target, case: ConvCase) -> None:
     args = case.materialize()
     out = _call_checked(target, case, args)
     exact = reference(args)
-    _within(
-        out,
-        exact.value,
-        lambda p: _bound_of(target, case, exact, precision=p),
-        "output vs float64 reference",
-        target=target,
-        case=case,
-    )
+    _within_reference(target, case, exact, out, "output vs float64 reference")
     kept = out.detach().clone()
     again = _call_checked(target, case, case.replace(seed=case.seed + 1).materialize(), "second output")
     if _overlaps(out, again) or not torch.equal(out, kept):
@@ -544,14 +530,7 @@ def delta_identity(target: Target, case: ConvCase) -> None:
     args = args.replace(weight=_delta_weight(case, args))
     out = _call_checked(target, case, args)
     exact = reference(args)
-    _within(
-        out,
-        exact.value,
-        lambda p: _bound_of(target, case, exact, precision=p),
-        "output for a single-tap kernel vs the shifted input",
-        target=target,
-        case=case,
-    )
+    _within_reference(target, case, exact, out, "output for a single-tap kernel vs the shifted input")
 
 
 @_law("shift-equivariance", require=("no-padding",), examples=30)
@@ -630,6 +609,18 @@ def _grad_reductions(case: ConvCase) -> tuple[int, int, int]:
 
 def _bound_of_precision(target: Target, case: ConvCase, exact: Exact, precision: Precision) -> torch.Tensor:
     return _bound_of(target, case, exact, precision=precision)
+
+
+def _within_reference(target: Target, case: ConvCase, exact: Exact, out: torch.Tensor, what: str) -> float:
+    """Raise unless ``out`` is within its bound of the exact result (naming a weaker precision it fits)."""
+    return _within(
+        out,
+        exact.value,
+        functools.partial(_bound_of_precision, target, case, exact),
+        what,
+        target=target,
+        case=case,
+    )
 
 
 def _twice_bound(target: Target, case: ConvCase, exact: Exact, precision: Precision) -> torch.Tensor:
@@ -941,14 +932,7 @@ def subnormals_kept(target: Target, case: ConvCase) -> None:
             f"{int(flushed.sum())} of {flushed.numel()} subnormal results were flushed to zero "
             "(denormals-are-zero or flush-to-zero mode); declare ieee=False if intended"
         )
-    _within(
-        out,
-        exact.value,
-        lambda p: _bound_of(target, case, exact, precision=p),
-        "subnormal output",
-        target=target,
-        case=case,
-    )
+    _within_reference(target, case, exact, out, "subnormal output")
 
 
 _SUBSETS = (("input",), ("weight",), ("bias",), ("input", "bias"), ("weight", "bias"), ("input", "weight"))
@@ -1209,14 +1193,7 @@ def calling_conventions(target: Target, case: ConvCase) -> None:
                     f"the call ({name}) returned a {type(out).__name__}, but should return a torch.Tensor"
                 )
             _check_meta(out, case.output_shape, case, f"output ({name})")
-            _within(
-                out,
-                exact.value,
-                functools.partial(_bound_of_precision, target, case, exact),
-                f"output ({name}) vs float64 reference",
-                target=target,
-                case=case,
-            )
+            _within_reference(target, case, exact, out, f"output ({name}) vs float64 reference")
         except Violation as exc:
             differences = signature_differences(target.fn)
             raise Violation(f"{exc}\nsignature: {'; '.join(differences) or 'same as F.conv2d'}") from exc
