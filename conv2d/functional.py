@@ -465,6 +465,10 @@ class _Conv(torch.autograd.Function):
         x, taps, *kept = ctx.saved_tensors
         geo, impl = ctx.geo, ctx.impl
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        if 0 in grad.stride() and grad.numel() > 1:
+            # a broadcast gradient (``y.sum().backward()`` hands over an expanded scalar): the
+            # strategies' products and copies are several times slower on zero strides
+            grad = grad.contiguous(memory_format=geo.fmt)
         if torch.is_grad_enabled():
             d_x = _InputGrad.apply(grad, taps, geo, impl) if need_x else None
             d_w = _WeightGrad.apply(x, grad, geo, impl, taps.shape) if need_w else None

@@ -38,10 +38,12 @@ from conv2d.gate.tolerance import Precision, bound, judge, precision_for, unit_r
 
 __all__ = [
     "GRADIENT_VARIANTS",
+    "PARTIAL_VARIANTS",
     "VARIANTS",
     "Call",
     "GradientVariant",
     "Match",
+    "PartialVariant",
     "Problem",
     "Variant",
     "case_of",
@@ -542,6 +544,31 @@ def _dilation_ignored(p: Problem) -> Call | None:
     return None if p.base.dilation == (1, 1) else _with_dilation(p, (1, 1))
 
 
+# reduction remainders
+def _channel_remainder_dropped(block: int) -> Callable[[Problem], Call | None]:
+    def compute(p: Problem) -> Call | None:
+        cg = p.base.w.shape[1]
+        left = cg % block
+        if cg <= block or left == 0:
+            return None
+        w = p.base.w.clone()
+        w[:, cg - left :] = 0
+        return p.call(w=w)
+
+    return compute
+
+
+# largest block first: blocks leaving the same remainder give the same output, and the largest is the
+# likelier loop (a 16-wide loop on 20 channels drops 4, as an 8-wide one would)
+for _block in (32, 16, 8, 4):
+    _variant(
+        f"channel-remainder-dropped-{_block}",
+        "tile-remainder",
+        f"the output equals F.conv2d with the last (C_in/groups) mod {_block} input channels of each group left "
+        f"out of the reduction (a loop over blocks of {_block} channels with no remainder)",
+    )(_channel_remainder_dropped(_block))
+
+
 # bias
 @_variant(
     "bias-missing", "bias", "the output equals F.conv2d without the bias (bias=None)", also=("fast-path",)
@@ -804,6 +831,122 @@ def _returned_float32(p: Problem) -> Call | None:
     return p.call(dtype=torch.float32, precision=Precision("float32 result", u_in, u32, u32))
 
 
+# -- partly wrong outputs ------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class PartialVariant:
+    """A wrong result confined to some images or output channels: right on the others.
+
+    Kernels that process the batch or the output channels in blocks get one block wrong (a
+    remainder left unwritten, a last chunk read from a clamped start, a bias staged for the
+    first 64 channels only). No whole-call variant fits such an output, so it is judged slice
+    by slice: each image, output channel, output row or output column (``axis``) fits either
+    the right result or the variant's alternative, and at least one slice fits each.
+
+    Attributes:
+        name, category: as for :class:`Variant`.
+        axis: ``"image"`` or ``"channel"``.
+        alternative: what the wrong slices equal.
+    """
+
+    name: str
+    category: str
+    axis: Literal["image", "channel", "row", "column"]
+    alternative: str
+
+
+PARTIAL_VARIANTS: tuple[PartialVariant, ...] = (
+    PartialVariant("images-left-zero", "batch", "image", "zero"),
+    PartialVariant("images-from-other-images", "batch", "image", "the output of another image"),
+    PartialVariant("channels-left-zero", "tile-remainder", "channel", "zero"),
+    PartialVariant("rows-left-zero", "tile-remainder", "row", "zero"),
+    PartialVariant("columns-left-zero", "tile-remainder", "column", "zero"),
+    PartialVariant("bias-missing-on-channels", "bias", "channel", "F.conv2d without the bias"),
+)
+_PARTIAL = {v.name: v for v in PARTIAL_VARIANTS}
+
+
+def _ranges(indices: list[int]) -> str:
+    """``[0, 1, 2, 3, 5]`` as ``"0-3, 5"``."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _slices(axis: str, indices: list[int]) -> str:
+    noun = "image" if axis == "image" else f"output {axis}"
+    return f"{noun}{'s' if len(indices) > 1 else ''} {_ranges(indices)}"
+
+
+def _slice_ratios(got: Tensor, expected: Tensor, allowed: Tensor, dim: int) -> Tensor:
+    """The worst error-to-bound ratio within each index of ``dim`` of 4-D tensors (non-finite: infinite)."""
+    error = (got - expected).abs()
+    ratio = torch.where(error == 0, torch.zeros_like(error), error / allowed)
+    ratio = torch.where(torch.isfinite(got), ratio, torch.full_like(ratio, float("inf")))
+    ratio = torch.nan_to_num(ratio, nan=float("inf"))
+    return ratio.amax(dim=[d for d in range(4) if d != dim])
+
+
+def _partial_match(variant: PartialVariant, good: list[int], rest: str, ratio: float) -> Match:
+    sentence = f"the output equals F.conv2d on {_slices(variant.axis, good)}{rest}"
+    return Match(Variant(variant.name, variant.category, sentence, lambda p: None), ratio)
+
+
+def _identify_partial(
+    actual: Tensor, case: ConvCase, problem: Problem, contract: Precision, exact: Exact, transformed: int
+) -> Match | None:
+    """The :data:`PARTIAL_VARIANTS` entry ``actual`` fits: right on some slices, the alternative on the rest."""
+    if problem.kind != "conv2d" or tuple(actual.shape) != tuple(exact.value.shape):
+        return None
+    if not bool(torch.isfinite(exact.value).all()):
+        return None
+
+    def four(t: Tensor) -> Tensor:
+        return t if problem.batched else t[None]
+
+    got = four(actual.detach().to(device="cpu", dtype=_F64))
+    value = four(exact.value)
+    allowed = four(_bound(exact, case.reduction_length, contract, transformed))
+    for dim, axis in enumerate(("image", "channel", "row", "column")):
+        if got.shape[dim] < 2:
+            continue
+        right = _slice_ratios(got, value, allowed, dim).tolist()
+        good = [i for i, r in enumerate(right) if r <= 1]
+        bad = [i for i, r in enumerate(right) if not r <= 1]
+        if not good or not bad:
+            continue
+        fit = max(right[i] for i in good)
+        as_zero = _slice_ratios(got, torch.zeros_like(value), allowed, dim).tolist()
+        if all(as_zero[i] <= 1 for i in bad):
+            name = f"{axis}s-left-zero"
+            ratio = max([fit] + [as_zero[i] for i in bad])
+            return _partial_match(_PARTIAL[name], good, f" and zero on {_slices(axis, bad)}", ratio)
+        if axis == "image":
+            sources: dict[int, tuple[int, float]] = {}
+            for i in bad:
+                for j in range(got.shape[0]):
+                    r = _slice_ratios(got[i : i + 1], value[j : j + 1], allowed[j : j + 1], 0).item()
+                    if j != i and r <= 1:
+                        sources[i] = (j, r)
+                        break
+            if len(sources) == len(bad):
+                moved = ", ".join(f"image {i} holds the output of image {j}" for i, (j, _) in sources.items())
+                ratio = max([fit] + [r for _, r in sources.values()])
+                return _partial_match(_PARTIAL["images-from-other-images"], good, f", but {moved}", ratio)
+        elif axis == "channel" and problem.base.b is not None:
+            plain = evaluate(problem, problem.call(b=None))
+            plain_allowed = four(_bound(plain, case.reduction_length, contract, transformed))
+            as_plain = _slice_ratios(got, four(plain.value), plain_allowed, dim).tolist()
+            if all(as_plain[i] <= 1 for i in bad):
+                ratio = max([fit] + [as_plain[i] for i in bad])
+                rest = f" and F.conv2d without the bias on {_slices(axis, bad)}"
+                return _partial_match(_PARTIAL["bias-missing-on-channels"], good, rest, ratio)
+    return None
+
+
 # -- judging a result against the catalogue -------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Match:
@@ -910,7 +1053,9 @@ def identify(
         ratio = _fits(actual, got, _bound(got, reduction, call.precision or contract, transformed))
         if ratio is not None:
             return Match(variant, ratio)
-    return None
+    return _identify_partial(
+        actual, case, problem, contract, reference(args) if exact is None else exact, transformed
+    )
 
 
 def diagnose(
@@ -1271,9 +1416,9 @@ def _diagnosed(entry: Any, args: Args) -> tuple[bool, Match | None]:
     backward = precision_for(case.torch_dtype, backward=True)
     deviates = False
     for (which, _), grad in zip(leaves, grads, strict=True):
-        if grad is None:  # no gradient at all: wrong, but nothing to compare
-            deviates = True
-        elif not _gradient_fits(which, grad, case, args, g, backward):
+        if grad is None:  # no gradient at all: the law's own message says so, nothing to compare
+            continue
+        if not _gradient_fits(which, grad, case, args, g, backward):
             deviates = True
             found = identify_gradient(which, grad, case, args, g)
             if found is not None:
@@ -1286,7 +1431,7 @@ def hit_rate() -> tuple[int, int, list[str]]:
 
     Counts every mutant (conv2d and corr2d kinds) whose category some variant
     corresponds to and whose witness result the gate rejects (a witness result
-    within the gate's bound, or a call that raises, has nothing to diagnose); a hit is a diagnosis naming
+    within the gate's bound, a call that raises or a ``None`` gradient has nothing to diagnose); a hit is a diagnosis naming
     a variant of the mutant's category.
 
     Returns:
@@ -1298,7 +1443,7 @@ def hit_rate() -> tuple[int, int, list[str]]:
     from conv2d.zoo.mutants import WITNESSES
 
     catalogue: list[Variant | GradientVariant] = [*VARIANTS, *GRADIENT_VARIANTS]
-    covered = {c for v in catalogue for c in v.categories}
+    covered = {c for v in catalogue for c in v.categories} | {v.category for v in PARTIAL_VARIANTS}
     witnesses = {**WITNESSES, **CORR2D_WITNESSES}
     hits, total, missed = 0, 0, []
     for entry in MUTANTS:

@@ -1216,11 +1216,14 @@ def device_parity(target: Target, case: ConvCase) -> None:
     )
 
 
-#: The order properties run and report in: the cheap, broad checks first (a fail-fast run
-#: stops at the first failing property), the expensive ones (threads, second derivatives) last.
+#: The order properties run and report in. A fail-fast run stops at the first failing
+#: property, so the checks most bugs fail come first (shape, values and first derivatives
+#: against the reference), then the short contract checks, then the metamorphic laws (which
+#: catch what a shared reference could hide), and the slow ones (repeats, threads) last.
 _ORDER = (
     "output-shape",
     "matches-reference",
+    "gradients",
     "empty-batch",
     "invalid-input",
     "calling-conventions",
@@ -1228,7 +1231,11 @@ _ORDER = (
     "overflow-to-inf",
     "subnormals-kept",
     "no-side-effects",
+    "gradient-subsets",
+    "double-backward",
     "large-input",
+    "input-immutability",
+    "no-aliasing",
     "linearity-input",
     "linearity-weight",
     "flipped-kernel",
@@ -1240,13 +1247,8 @@ _ORDER = (
     "dilation-zero-insert",
     "delta-identity",
     "shift-equivariance",
-    "gradients",
-    "gradient-subsets",
     "adjoint",
-    "double-backward",
     "layout-invariance",
-    "input-immutability",
-    "no-aliasing",
     "determinism",
     "concurrency",
     "device-parity",
