@@ -23,6 +23,13 @@ from torch import Tensor
 
 from conv2d.zoo._entry import ZooEntry, register
 
+
+def _finite_only(fn):
+    """Declare ``ieee=False``: a transform or a compensated sum turns an infinity into NaN, so
+    the special-value and overflow laws do not apply (declared after those laws were added)."""
+    fn.__conv2d_capabilities__ = {"ieee": False}
+    return fn
+
 __all__ = ["HOLDOUT"]
 
 _REGISTRY: list[ZooEntry] = []
@@ -898,6 +905,7 @@ def _bias_work(bias: Tensor | None, wd: torch.dtype) -> Tensor | None:
     return None if bias is None else bias.to(wd)
 
 
+@_finite_only
 @register(
     _REGISTRY,
     category="fft",
@@ -917,7 +925,7 @@ def fft_correlation(input, weight, bias=None, stride=1, padding=0, dilation=1, g
     xp = _padded(s.x.to(wd), s)
     hp, wp = xp.shape[-2:]
     if xp.numel() == 0:  # empty batch: nothing to transform
-        out = xp.new_zeros(s.N, s.Co, s.Ho, s.Wo) + 0 * weight.to(wd).sum()
+        out = xp.new_zeros(s.N, s.Co, s.Ho, s.Wo) + 0 * weight.to(wd).sum() + 0 * xp.sum()
         return _finish(_add_bias(out, _bias_work(bias, wd)).to(input.dtype), s)
     eh, ew = s.dh * (s.kh - 1) + 1, s.dw * (s.kw - 1) + 1
     wk = weight.new_zeros((s.Co, s.Cg, eh, ew), dtype=wd)
@@ -949,6 +957,7 @@ _WINO_G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
 _WINO_AT = ((1.0, 1.0, 1.0, 0.0), (0.0, 1.0, -1.0, -1.0))
 
 
+@_finite_only
 @register(
     _REGISTRY,
     category="winograd",
@@ -1020,6 +1029,7 @@ def im2col_blocked_pairwise(input, weight, bias=None, stride=1, padding=0, dilat
     return _finish(out.to(input.dtype), s)
 
 
+@_finite_only
 @register(
     _REGISTRY,
     category="compensated",
