@@ -30,6 +30,7 @@ def _finite_only(fn):
     fn.__conv2d_capabilities__ = {"ieee": False}
     return fn
 
+
 __all__ = ["HOLDOUT"]
 
 _REGISTRY: list[ZooEntry] = []
