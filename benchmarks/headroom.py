@@ -109,7 +109,7 @@ def search(target_spec: str, kind: str, dtype: str, *, examples: int, seed: int 
             prop.check(gate_target, case)
         ratio = max(ratios, default=0.0)
         worst["n"] += 1
-        target(ratio, label=prop.name)
+        target(min(ratio, 1e12), label=prop.name)  # a non-finite ratio (a false alarm) is still the worst
         if ratio > worst["ratio"]:
             worst.update(ratio=ratio, property=prop.name, case=case.to_code())
 

@@ -23,6 +23,17 @@ loop as a baseline.
 automatic choice, so the choice per shape rests on measurements.
 ``--write-readme`` replaces the text between ``<!-- speed:start -->`` and
 ``<!-- speed:end -->`` with the report, leaving the rest of the file alone.
+
+Memory: glibc's malloc returns every large block (above its mmap threshold) to the
+system when it is freed, so each output of either side is fresh memory that page-faults
+in on first touch; on a virtual machine that costs as much as a small convolution and
+varies from call to call (F.conv2d's depthwise forward was measured between 0.45 and
+4.3 ms in one run). PyTorch's CPU performance tuning guide recommends a caching
+allocator (jemalloc or TCMalloc) for this reason. Unless ``--system-heap`` is given, the
+benchmark re-executes itself with glibc told to keep freed memory for reuse
+(``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``), the same for both sides, so
+the ratios compare the convolutions rather than the page faults; the report says which
+heap it ran with.
 """
 
 from __future__ import annotations
@@ -49,6 +60,9 @@ from benchmarks._readme import has_block, replace_block
 from conv2d import conv2d, corr2d
 from conv2d.gate.environment import cpu_model
 from conv2d.zoo.corr2d import lab_corr2d
+
+HEAP_KEPT = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 32)}
+"""glibc settings that keep freed memory for reuse (read by malloc at process start)."""
 
 FORWARD_TARGET = 1.5
 BACKWARD_TARGET = 2.0
@@ -82,8 +96,8 @@ STRATEGIES: dict[str, dict[str, Any]] = {
     "shifted matmul (per-tap products)": {"_MIN_TAP_CHANNELS": 0, "_IM2COL_WASTE_NUMERATOR": float("inf")},
     "shifted matmul (channels-last im2col)": {"_MIN_TAP_CHANNELS": 0, "_IM2COL_WASTE_NUMERATOR": -1.0},
     "plane im2col": {"_MIN_TAP_CHANNELS": 10**9},
-    "shifted multiply-add (frames)": {"_SAME_SIZE_SHIFTS": False},
-    "same-size shifts": {},
+    "shifted multiply-add (frames)": {},
+    "same-size shifts": {"_SAME_SIZE_SHIFTS": True},
 }
 """Module constants of conv2d.functional that force each strategy where it applies."""
 
@@ -384,6 +398,17 @@ def run_set(batch: int, repeats: int, threads: int) -> tuple[list[Row], dict[str
     return rows, profiles
 
 
+def heap_description() -> str:
+    """How this process's heap treats freed memory (see the module docstring)."""
+    if all(os.environ.get(k) == v for k, v in HEAP_KEPT.items()):
+        return (
+            "glibc heap kept for reuse by both sides ("
+            + ", ".join(f"{k}={v}" for k, v in HEAP_KEPT.items())
+            + ")"
+        )
+    return "default heap (freed large blocks go back to the system)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -396,6 +421,11 @@ def main(argv: list[str] | None = None) -> int:
         "--strategies", action="store_true", help="also time every strategy that can compute each layer"
     )
     parser.add_argument("--write-readme", metavar="PATH", type=Path, help="rewrite the speed block in PATH")
+    parser.add_argument(
+        "--system-heap",
+        action="store_true",
+        help="run with glibc's default malloc settings (freed large blocks go back to the system)",
+    )
     ns = parser.parse_args(argv)
     if ns.write_readme is not None and not has_block(ns.write_readme, "speed"):
         print(
@@ -410,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     thread_counts = sorted({1, min(2, os.cpu_count() or 1)})
     sections = [
         f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); torch {torch.__version__}, float32; "
-        f"median of {repeats} interleaved repeats after warm-up, ResNet-18 layers at batch {batch}."
+        f"median of {repeats} interleaved repeats after warm-up, ResNet-18 layers at batch {batch}; "
+        f"{heap_description()}."
     ]
     for threads in thread_counts:
         rows, profiles = run_set(batch, repeats, threads)
@@ -440,5 +471,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def keep_heap() -> None:
+    """Re-execute this script with :data:`HEAP_KEPT` in the environment (Linux, unless ``--system-heap``)."""
+    if (
+        sys.platform == "linux"
+        and "--system-heap" not in sys.argv
+        and any(os.environ.get(k) != v for k, v in HEAP_KEPT.items())
+    ):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **HEAP_KEPT})
+
+
 if __name__ == "__main__":
+    keep_heap()
     sys.exit(main())

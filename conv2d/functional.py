@@ -7,14 +7,13 @@ products) and picks one of five strategies per call:
 
 * **pointwise** -- a 1x1 kernel without padding is a (strided) batched matrix
   product, differentiated by autograd.
-* **same-size shifts** -- stride 1, an output the size of the input, and every
-  output channel reading a single input channel (depthwise "same" layers, the
-  single-channel ``convolve2d(mode="same")``): input and output planes share
-  one flat layout, so each kernel tap is one multiply-add of the input planes
-  shifted by a fixed number of cells, with no padded copy and no cropping.
-* **shifted multiply-add** -- the other single-input-channel cases (strided or
-  unpadded depthwise, ``corr2d``): each kernel tap is one vectorised
-  multiply-add of a shifted view of the zero-padded input planes.
+* **shifted multiply-add** -- every output channel reading a single input
+  channel (depthwise layers, ``corr2d``, ``convolve2d``): each kernel tap is one
+  vectorised multiply-add of a shifted view of the zero-padded input planes.
+* **same-size shifts** -- an alternative for stride 1 with an output the size of
+  the input (off by default, see ``_SAME_SIZE_SHIFTS``): input and output planes
+  share one flat layout, so each kernel tap is one multiply-add of the input
+  planes shifted by a fixed number of cells, with no padded copy and no cropping.
 * **plane im2col** -- with few input channels per group (an RGB stem), the
   kernel windows are gathered as pixel planes and multiplied by the weight in
   one product per group; input and output stay channels-first.
@@ -65,8 +64,12 @@ __all__ = ["conv2d", "convolve2d", "corr2d"]
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _MAX_ELEMENTWISE_MULTIPLIER = 4
 """Largest out_channels/groups handled by the elementwise (shifted multiply-add) strategies."""
-_SAME_SIZE_SHIFTS = True
-"""Whether same-size single-input-channel convolutions use the same-size shifts strategy (tests switch it off)."""
+_SAME_SIZE_SHIFTS = False
+"""Whether same-size single-input-channel convolutions use the same-size shifts strategy instead of
+shifted multiply-adds on zero-padded frames. Off: with freed memory reused (a caching allocator), frames
+were faster on the benchmark's depthwise 3x3 layer (AMD EPYC, 2 threads: 2.57x / 2.21x of F.conv2d
+forward / forward+backward against 3.73x / 3.70x; ``benchmarks/speed.py --strategies``); the strategy
+saves the padded copy's page faults where every large block is fresh memory. Tests switch it on."""
 _DOT_IMAGES = 8
 """Images per batched product in the same-size weight gradient (each product also forms this many wasted cross terms)."""
 _SAME_BLOCK_ELEMS = 1 << 17
@@ -796,12 +799,22 @@ class _ShiftedMultiplyAdd(_Strategy):
         x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         src = _arrange(x, geo, channels_last=False)
-        _, g, m = taps.shape
+        n_taps, g, m = taps.shape
         length = geo.hq * geo.wq
-        grid = src.new_empty(geo.n, g, m, length)
-        grid[..., geo.span :].zero_()
-        acc = grid[..., : geo.span]
-        for t, shift in enumerate(_plane_shifts(geo)):
+        out = torch.empty(
+            (geo.n, geo.o, geo.ho, geo.wo), dtype=x.dtype, device=x.device, memory_format=geo.fmt
+        )
+        final = out.unflatten(1, (g, m))
+        shifts = _plane_shifts(geo)
+        # every tap but the last accumulates over the planes of grid cells; the last one reads the
+        # accumulator cropped to the output and writes the output itself (no separate cropping copy)
+        acc: torch.Tensor | None = None
+        if n_taps > 1:
+            grid = src.new_empty(geo.n, g, m, length)
+            grid[..., geo.span :].zero_()
+            acc = grid[..., : geo.span]
+        for t, shift in enumerate(shifts[:-1]):
+            assert acc is not None
             a = _planes(src, shift, geo).unsqueeze(2)
             coef = taps[t].view(1, g, m, 1)
             if t > 0:
@@ -810,8 +823,18 @@ class _ShiftedMultiplyAdd(_Strategy):
                 torch.mul(a, coef, out=acc)
             else:
                 torch.addcmul(bias.view(1, g, m, 1), a, coef, out=acc)
-        out = grid.view(geo.n, geo.o, geo.hq, geo.wq)[:, :, : geo.ho, : geo.wo]
-        return out.contiguous(memory_format=geo.fmt), [src]
+        cells = (geo.n, geo.c, geo.ho, geo.wo)
+        last = src.as_strided(cells, (geo.c * length, length, geo.wq, 1), src.storage_offset() + shifts[-1])
+        coef = taps[-1].view(1, g, m, 1, 1)
+        if acc is not None:
+            before = grid.view(geo.n, g, m, geo.hq, geo.wq)[..., : geo.ho, : geo.wo]
+        else:
+            before = None if bias is None else bias.view(1, g, m, 1, 1)
+        if before is None:
+            torch.mul(last.unsqueeze(2), coef, out=final)
+        else:
+            torch.addcmul(before, last.unsqueeze(2), coef, out=final)
+        return out, [src]
 
     @staticmethod
     def backward(

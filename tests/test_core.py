@@ -42,7 +42,7 @@ UNIT_ROUNDOFF = {
     torch.float16: 2.0**-11,
     torch.bfloat16: 2.0**-8,
 }
-STRATEGIES = ("auto", "taps", "im2col", "matmul-only", "frames")
+STRATEGIES = ("auto", "taps", "im2col", "matmul-only", "shifts")
 
 
 @contextlib.contextmanager
@@ -55,8 +55,8 @@ def forced_strategy(name: str) -> Iterator[None]:
     input gradient formed channels-last (and same-size shifts a few whole images
     per block);
     ``matmul-only``: no elementwise strategy, and im2col with its input gradient
-    formed as pixel planes, one image at a time; ``frames``: single-channel
-    same-size layers on zero-padded frames instead of same-size shifts.
+    formed as pixel planes, one image at a time; ``shifts``: single-channel
+    same-size layers by same-size shifts instead of zero-padded frames.
     """
     table: dict[str, dict[str, Any]] = {
         "auto": {},
@@ -68,10 +68,16 @@ def forced_strategy(name: str) -> Iterator[None]:
             "_CHUNK_BYTES": 1,
             "_DOT_IMAGES": 1,
             "_SAME_BLOCK_ELEMS": 1,
+            "_SAME_SIZE_SHIFTS": True,
         },
-        "im2col": {"_MIN_TAP_CHANNELS": 0, "_IM2COL_WASTE_NUMERATOR": -1.0, "_SAME_BLOCK_ELEMS": 200},
+        "im2col": {
+            "_MIN_TAP_CHANNELS": 0,
+            "_IM2COL_WASTE_NUMERATOR": -1.0,
+            "_SAME_BLOCK_ELEMS": 200,
+            "_SAME_SIZE_SHIFTS": True,
+        },
         "matmul-only": {"_MAX_ELEMENTWISE_MULTIPLIER": 0, "_MIN_TAP_CHANNELS": 10**9, "_CHUNK_BYTES": 1},
-        "frames": {"_SAME_SIZE_SHIFTS": False},
+        "shifts": {"_SAME_SIZE_SHIFTS": True},
     }
     patches = table[name]
     with mock.patch.multiple(core, **patches) if patches else contextlib.nullcontext():

@@ -88,6 +88,27 @@ def test_non_finite_values_are_infinitely_wrong() -> None:
         assert not verdict.holds and verdict.max_ratio == math.inf and verdict.worst_index == (0, 0, 0, 0)
 
 
+@pytest.mark.parametrize(("dtype", "threshold"), [("float16", 65520.0), ("bfloat16", 2.0**128 - 2.0**119)])
+def test_overflow_to_infinity_is_right_where_the_bound_reaches_it(dtype: str, threshold: float) -> None:
+    """An infinity is the rounded result where ``|exact| + bound`` reaches the overflow threshold.
+
+    A float16 gradient of exact value -66509.7 rounds to -inf in F.conv2d (found by the headroom
+    search as a false alarm); the same infinity is wrong with the other sign, or where the bound
+    stops short of the threshold, and a float64 infinity is wrong where the exact value is finite.
+    """
+    dt = getattr(torch, dtype)
+    expected = torch.tensor([-threshold * 1.01, -threshold * 0.5, threshold * 1.01], dtype=torch.float64)
+    allowed = torch.full_like(expected, threshold * 0.01)
+    got = torch.tensor([-math.inf, -math.inf, -math.inf], dtype=dt)
+    verdict = judge(got, expected, allowed)
+    assert verdict.violations == 2 and verdict.max_ratio == math.inf
+    assert judge(got[:1], expected[:1], allowed[:1]).holds
+    just_short = torch.tensor([-threshold + threshold * 0.011], dtype=torch.float64)
+    assert not judge(got[:1], just_short, allowed[:1]).holds
+    assert judge(got[:1], just_short - threshold * 0.002, allowed[:1]).holds
+    assert not judge(got[:1].double(), expected[:1], allowed[:1]).holds
+
+
 def test_summary_speaks_the_message_grammar() -> None:
     """The summary names the count, the worst element, what it got, what it should be and the ratio to the bound."""
     _, exact, allowed = _simple_case()

@@ -272,11 +272,22 @@ class Judgement:
 def judge(actual: torch.Tensor, expected: torch.Tensor, allowed: torch.Tensor) -> Judgement:
     """Compare ``actual`` (any dtype/device) with the exact ``expected`` under ``allowed``.
 
-    Non-finite values where the exact result is finite count as infinite error.
+    Non-finite values where the exact result is finite count as infinite error, except an
+    infinity of the exact result's sign where the bound reaches the dtype's overflow threshold:
+    a result allowed to be that large rounds to infinity (IEEE 754 round-to-nearest overflows at
+    ``max + ulp(max) / 2``, 65520 in float16), as F.conv2d's float16 gradients do.
     """
     got = actual.detach().to(device="cpu", dtype=torch.float64)
     error = (got - expected).abs()
-    error = torch.where(torch.isfinite(got), error, torch.full_like(error, math.inf))
+    overflowed = torch.isinf(got) & (torch.sign(got) == torch.sign(expected))
+    if actual.is_floating_point() and actual.dtype != torch.float64:
+        info = torch.finfo(actual.dtype)
+        threshold = info.max + info.eps / 2 * info.max / (2 - info.eps)
+        overflowed &= expected.abs() + allowed >= threshold
+    else:
+        overflowed &= torch.isinf(expected)
+    error = torch.where(overflowed, torch.zeros_like(error), error)
+    error = torch.where(torch.isfinite(got) | overflowed, error, torch.full_like(error, math.inf))
     ratio = error / allowed
     total = ratio.numel()
     if total == 0:
