@@ -826,10 +826,9 @@ class _ShiftedMultiplyAdd(_Strategy):
         cells = (geo.n, geo.c, geo.ho, geo.wo)
         last = src.as_strided(cells, (geo.c * length, length, geo.wq, 1), src.storage_offset() + shifts[-1])
         coef = taps[-1].view(1, g, m, 1, 1)
+        before: torch.Tensor | None = None if bias is None else bias.view(1, g, m, 1, 1)
         if acc is not None:
             before = grid.view(geo.n, g, m, geo.hq, geo.wq)[..., : geo.ho, : geo.wo]
-        else:
-            before = None if bias is None else bias.view(1, g, m, 1, 1)
         if before is None:
             torch.mul(last.unsqueeze(2), coef, out=final)
         else:
