@@ -27,8 +27,7 @@ automatic choice, so the choice per shape rests on measurements.
 Memory: glibc's malloc returns every large block (above its mmap threshold) to the
 system when it is freed, so each output of either side is fresh memory that page-faults
 in on first touch; on a virtual machine that costs as much as a small convolution and
-varies from call to call (F.conv2d's depthwise forward was measured between 0.45 and
-4.3 ms in one run). PyTorch's CPU performance tuning guide recommends a caching
+varies from call to call (compare a run with ``--system-heap``). PyTorch's CPU performance tuning guide recommends a caching
 allocator (jemalloc or TCMalloc) for this reason. Unless ``--system-heap`` is given, the
 benchmark re-executes itself with glibc told to keep freed memory for reuse
 (``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``), the same for both sides, so
@@ -398,9 +397,14 @@ def run_set(batch: int, repeats: int, threads: int) -> tuple[list[Row], dict[str
     return rows, profiles
 
 
+def heap_kept() -> bool:
+    """Whether this process runs with :data:`HEAP_KEPT`."""
+    return all(os.environ.get(k) == v for k, v in HEAP_KEPT.items())
+
+
 def heap_description() -> str:
     """How this process's heap treats freed memory (see the module docstring)."""
-    if all(os.environ.get(k) == v for k, v in HEAP_KEPT.items()):
+    if heap_kept():
         return (
             "glibc heap kept for reuse by both sides ("
             + ", ".join(f"{k}={v}" for k, v in HEAP_KEPT.items())
@@ -473,11 +477,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def keep_heap() -> None:
     """Re-execute this script with :data:`HEAP_KEPT` in the environment (Linux, unless ``--system-heap``)."""
-    if (
-        sys.platform == "linux"
-        and "--system-heap" not in sys.argv
-        and any(os.environ.get(k) != v for k, v in HEAP_KEPT.items())
-    ):
+    if sys.platform == "linux" and "--system-heap" not in sys.argv and not heap_kept():
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **HEAP_KEPT})
 
 

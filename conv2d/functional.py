@@ -808,27 +808,24 @@ class _ShiftedMultiplyAdd(_Strategy):
         shifts = _plane_shifts(geo)
         # every tap but the last accumulates over the planes of grid cells; the last one reads the
         # accumulator cropped to the output and writes the output itself (no separate cropping copy)
-        acc: torch.Tensor | None = None
+        before = None if bias is None else bias.view(1, g, m, 1, 1)
         if n_taps > 1:
             grid = src.new_empty(geo.n, g, m, length)
             grid[..., geo.span :].zero_()
             acc = grid[..., : geo.span]
-        for t, shift in enumerate(shifts[:-1]):
-            assert acc is not None
-            a = _planes(src, shift, geo).unsqueeze(2)
-            coef = taps[t].view(1, g, m, 1)
-            if t > 0:
-                acc.addcmul_(a, coef)
-            elif bias is None:
-                torch.mul(a, coef, out=acc)
-            else:
-                torch.addcmul(bias.view(1, g, m, 1), a, coef, out=acc)
+            for t, shift in enumerate(shifts[:-1]):
+                a = _planes(src, shift, geo).unsqueeze(2)
+                coef = taps[t].view(1, g, m, 1)
+                if t > 0:
+                    acc.addcmul_(a, coef)
+                elif bias is None:
+                    torch.mul(a, coef, out=acc)
+                else:
+                    torch.addcmul(bias.view(1, g, m, 1), a, coef, out=acc)
+            before = grid.view(geo.n, g, m, geo.hq, geo.wq)[..., : geo.ho, : geo.wo]
         cells = (geo.n, geo.c, geo.ho, geo.wo)
         last = src.as_strided(cells, (geo.c * length, length, geo.wq, 1), src.storage_offset() + shifts[-1])
         coef = taps[-1].view(1, g, m, 1, 1)
-        before: torch.Tensor | None = None if bias is None else bias.view(1, g, m, 1, 1)
-        if acc is not None:
-            before = grid.view(geo.n, g, m, geo.hq, geo.wq)[..., : geo.ho, : geo.wo]
         if before is None:
             torch.mul(last.unsqueeze(2), coef, out=final)
         else:
