@@ -3,12 +3,14 @@
 The core (``corr2d``, ``convolve2d``, ``conv2d``, ``Conv2D``) is importable from
 here; the gate lives in :mod:`conv2d.gate`. Names are resolved on first use, so
 importing the package (as the pytest plugin does in every session) costs nothing
-until the core is needed.
+until the core is needed. With ``CONV2D_HOSTILE_HOST`` set, importing it makes this
+process a hostile host (:mod:`conv2d.hostile`).
 """
 
 from __future__ import annotations
 
 import importlib
+import os as _os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -17,6 +19,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Conv2D", "conv2d", "convolve2d", "corr2d"]
 __version__ = "0.1.0"
+
+if _os.environ.get("CONV2D_HOSTILE_HOST", "") not in ("", "0"):  # see conv2d.hostile
+    from conv2d import hostile as _hostile
+
+    _hostile.install()
 
 _HOMES = {"conv2d": "functional", "convolve2d": "functional", "corr2d": "functional", "Conv2D": "layers"}
 

@@ -67,6 +67,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FILE",
         help="properties not to run: one 'property[device]  # reason' per line",
     )
+    group.addoption(
+        "--hostile-host",
+        action="store_true",
+        default=False,
+        help="make this session a hostile host: torch's F.conv2d and matrix products swapped for emulations "
+        "of other CPUs' and GPUs' faults (conv2d.hostile; the same as CONV2D_HOSTILE_HOST=1)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--hostile-host"):
+        import os
+
+        from conv2d import hostile
+
+        os.environ[hostile.ENVIRONMENT_VARIABLE] = "1"  # inherited by every process the session starts
+        hostile.install()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:

@@ -17,10 +17,13 @@ wrong elements (:mod:`conv2d.gate.errormap`)::
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor
 
 from conv2d import _validation as check
+from conv2d.gate.capabilities import SUBNORMALS
 from conv2d.gate.case import Args, ConvCase
 from conv2d.gate.diagnosis import case_of, diagnose
 from conv2d.gate.errormap import error_map
@@ -28,7 +31,21 @@ from conv2d.gate.properties import _fit_line, _transformed
 from conv2d.gate.reference import Exact, reference
 from conv2d.gate.tolerance import Precision, bound, judge, precision_for
 
-__all__ = ["assert_conv2d_close"]
+__all__ = ["SubnormalsFlushed", "assert_conv2d_close"]
+
+
+class SubnormalsFlushed(UserWarning):
+    """A float16/bfloat16 result had subnormal values flushed to zero (reported, not failed, by default)."""
+
+
+def _flushed(actual: Tensor, exact: Exact) -> int:
+    """How many results are zero where the exact result is a non-zero subnormal of the result's dtype."""
+    if not actual.is_floating_point() or actual.shape != exact.value.shape:
+        return 0
+    tiny = torch.finfo(actual.dtype).tiny
+    got = actual.detach().to("cpu", torch.float64)
+    return int(((got == 0) & (exact.value != 0) & (exact.value.abs() < tiny)).sum())
+
 
 _FN = "assert_conv2d_close"
 _VERIFIED = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
@@ -167,6 +184,7 @@ def assert_conv2d_close(
     *,
     tf32: bool = False,
     accumulation: str = "float32",
+    subnormals: str = "half-may-flush",
     msg: str | None = None,
 ) -> None:
     """Raise AssertionError unless ``actual`` is F.conv2d of the arguments within the gate's error bound.
@@ -178,6 +196,10 @@ def assert_conv2d_close(
         tf32: float32 inputs may have been rounded to TF32 (judged at that precision).
         accumulation: ``"float32"`` (F.conv2d's contract for float16/bfloat16) or ``"dtype"``
             (accumulated in the half-precision dtype itself).
+        subnormals: ``"half-may-flush"`` (the default, as the gate's): float16/bfloat16
+            subnormal results flushed to zero are a platform behaviour (AMX, GPU fast paths),
+            reported with a :class:`SubnormalsFlushed` warning, not failed; ``"keep"`` fails them.
+            float32 and float64 subnormals must be kept either way.
         msg: a prefix for the failure message.
 
     Raises:
@@ -187,8 +209,14 @@ def assert_conv2d_close(
         TypeError, ValueError: an argument is malformed (the message names it and the fix).
     """
     args = _checked_args(actual, input, weight, bias, stride, padding, dilation, groups, tf32, accumulation)
+    if subnormals not in SUBNORMALS:
+        raise ValueError(
+            f"{_FN}: subnormals={subnormals!r}; expected one of {SUBNORMALS} ('half-may-flush': float16/"
+            "bfloat16 subnormals may be flushed to zero, with a warning; 'keep': gradual underflow required)"
+        )
     case = case_of(args)
-    contract = precision_for(case.torch_dtype, tf32=tf32, accumulation=accumulation)
+    may_flush = case.torch_dtype in (torch.float16, torch.bfloat16) and subnormals != "keep"
+    contract = precision_for(case.torch_dtype, tf32=tf32, accumulation=accumulation, flush=may_flush)
     exact = reference(args)
     prefix = f"{msg}: " if msg else ""
     meta = _meta_problem(actual, case)
@@ -200,13 +228,27 @@ def assert_conv2d_close(
         raise AssertionError(prefix + special)
     allowed = _allowed(case, exact, contract)
     verdict = judge(_finite_part(actual, exact), torch.nan_to_num(exact.value), allowed.nan_to_num(1.0))
+    flushed = _flushed(actual, exact)
+    if flushed and may_flush:
+        warnings.warn(
+            f"{flushed} {case.dtype} subnormal results were flushed to zero: a platform behaviour in half "
+            "precision, reported and not failed (pass subnormals='keep' to require gradual underflow)",
+            SubnormalsFlushed,
+            stacklevel=2,
+        )
     if verdict.holds:
         return
+    if flushed and not may_flush:
+        verdict_note = (
+            f"; {flushed} subnormal results were flushed to zero (flush-to-zero or denormals-are-zero)"
+        )
+    else:
+        verdict_note = ""
     fit = ""
     if verdict.max_ratio < 100:
         fit = _fit_line(actual, exact.value, lambda p: _allowed(case, exact, p), case, contract, False)
     found = diagnose(actual, case, args, precision=contract, exact=exact)
-    lines = [f"{prefix}output vs float64 reference: {verdict.summary()}{fit}"]
+    lines = [f"{prefix}output vs float64 reference: {verdict.summary()}{verdict_note}{fit}"]
     if found is not None:
         lines.append(found)
     lines.append(error_map(actual, exact.value, allowed).text())

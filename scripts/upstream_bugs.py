@@ -1,7 +1,12 @@
-"""Probe this host's torch for the upstream bugs the gate found, and print (or write) the README's section.
+"""Probe this host's torch for the registered bugs and behaviours, and print (or write) the README's section.
 
-python scripts/upstream_bugs.py                          # print the status of each bug here
+python scripts/upstream_bugs.py                          # print each entry's status on this host
 python scripts/upstream_bugs.py --write-readme README.md # refresh the README's block "upstream"
+
+Every probe runs in a child process (``conv2d.gate.upstream``), and the gate runs the host's
+F.conv2d in its crash-isolated workers: a bug that crashes torch ends in a status, not in a
+dead script. For each bug this host has, the script also looks for the first seed whose
+default search fails the bug's law with a failure labelled as that bug.
 """
 
 from __future__ import annotations
@@ -15,44 +20,47 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+def _first_seed(name: str, law: str, seeds: int) -> int | None:
+    """The first seed whose verdict on the host's F.conv2d fails ``law`` with a failure labelled ``name``."""
+    from conv2d.gate import Target, run_suite
+
+    for seed in range(seeds):
+        report = run_suite(Target.load("torch.nn.functional:conv2d"), only=[law], seed=seed)
+        if any(r.failure is not None and name in r.failure.known for r in report.failed):
+            return seed
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write-readme", metavar="README")
-    parser.add_argument("--seeds", type=int, default=10, help="seeds to try for a bug this host has")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds to try for a bug this host has")
     ns = parser.parse_args(argv)
     import torch
 
-    from conv2d.gate import PROPERTIES, Target, run_property
     from conv2d.gate.environment import cpu_model
-    from conv2d.gate.upstream import BUGS, present
+    from conv2d.gate.upstream import BUGS, facts
 
+    here = facts()
     lines = []
     for bug in BUGS:
-        here = "present" if present(bug.name) else "absent"
-        if here == "present":
-            target = Target.load("torch.nn.functional:conv2d")
-            found = next(
-                (
-                    seed
-                    for seed in range(ns.seeds)
-                    if (r := run_property(PROPERTIES[bug.law], target, seed_value=seed)).failure is not None
-                    and bug.affects(r.failure.case)
-                ),
-                None,
-            )
-            here += (
-                f", and `--seed {found}` finds it (the first of seeds 0-{ns.seeds - 1} that does)"
+        status = here[bug.name]
+        if status == "present" and bug.kind == "bug":
+            found = _first_seed(bug.name, bug.law, ns.seeds)
+            status += (
+                f", and `--seed {found}` finds it, labelled as this bug (the first of seeds 0-{ns.seeds - 1} that does)"
                 if found is not None
                 else f", but none of seeds 0-{ns.seeds - 1} draws a case in its region"
             )
         lines += [
-            f"**{bug.summary}** (`{bug.name}`). Found on {bug.found}.",
+            f"**{bug.summary}** (`{bug.name}`, a {bug.kind}). Found on {bug.found}.",
             "",
             "```python",
             bug.reproducer,
             "```",
             "",
-            f"Caught by `{bug.command}` where a case falls in its region; on the machine that wrote this section: **{here}**.",
+            f"Region: {bug.region}. Caught by `{bug.command}` where a case falls in its region; on the "
+            f"machine that wrote this section: **{status}**.",
             "",
         ]
     lines.append(

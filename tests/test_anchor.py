@@ -1,4 +1,10 @@
-"""Tests of the anchor: PyTorch's OpInfo samples for conv2d, used as a baseline gate."""
+"""Tests of the anchor: PyTorch's OpInfo samples for conv2d, used as a baseline gate.
+
+The anchor compares every target with the host's F.conv2d in float32, float16 and
+bfloat16, which must not run in the pytest process (``tests/_tripwire.py``): each
+anchor run happens in a worker process (``tests/_isolation.py``), and a worker the
+host's torch kills skips the test, naming the signal.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import _isolation
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,6 +22,9 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from benchmarks.anchor import AnchorVerdict, anchor_cases, anchor_verdict  # noqa: E402
+from conv2d.gate.target import load_target  # noqa: E402
+
+F_CONV2D = "torch.nn.functional:conv2d"
 
 
 def bias_ignored(
@@ -85,36 +95,47 @@ def flipped_corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return unfold_corr2d(X, K.flip(0, 1))
 
 
+def _verdict_in_worker(spec: str, kind: str) -> AnchorVerdict:
+    return anchor_verdict(load_target(spec), kind=kind)  # type: ignore[arg-type]
+
+
+def verdict(target: str, kind: str = "conv2d") -> AnchorVerdict:
+    """The anchor's verdict on ``target`` (the host's F.conv2d, or a function of this module by name),
+    computed in the worker process."""
+    spec = target if ":" in target else f"{__name__}:{target}"
+    return _isolation.call(_verdict_in_worker, spec, kind, what=f"the anchor's run of {spec}")
+
+
 def test_reference_is_not_killed() -> None:
     """F.conv2d passes every check the anchor runs."""
-    verdict = anchor_verdict(F.conv2d)
-    assert isinstance(verdict, AnchorVerdict)
-    assert not verdict.killed, verdict.first_failure
-    assert verdict.first_failure == ""
+    result = verdict(F_CONV2D)
+    assert isinstance(result, AnchorVerdict)
+    assert not result.killed, result.first_failure
+    assert result.first_failure == ""
 
 
 def test_reference_runs_checks() -> None:
     """A full run on F.conv2d makes at least one check per sample and dtype, and skips none."""
-    verdict = anchor_verdict(F.conv2d)
-    assert verdict.checks > 0
-    assert verdict.checks == 180
-    assert verdict.skipped == 0
+    result = verdict(F_CONV2D)
+    assert result.checks > 0
+    assert result.checks == 180
+    assert result.skipped == 0
 
 
 def test_bias_ignored_is_killed() -> None:
     """A conv2d that drops its bias is rejected, and the failure names the sample."""
-    verdict = anchor_verdict(bias_ignored)
-    assert verdict.killed
-    assert verdict.first_failure.startswith("float32 forward, sample 0")
-    assert verdict.checks == 1
+    result = verdict("bias_ignored")
+    assert result.killed
+    assert result.first_failure.startswith("float32 forward, sample 0")
+    assert result.checks == 1
 
 
 def test_not_implemented_is_skipped() -> None:
     """A target raising NotImplementedError everywhere is not killed: every check is a skip."""
-    verdict = anchor_verdict(not_implemented)
-    assert not verdict.killed
-    assert verdict.checks == 0
-    assert verdict.skipped == 180
+    result = verdict("not_implemented")
+    assert not result.killed
+    assert result.checks == 0
+    assert result.skipped == 180
 
 
 def test_fft_conv2d_is_rejected_at_default_float32_tolerance() -> None:
@@ -123,24 +144,24 @@ def test_fft_conv2d_is_rejected_at_default_float32_tolerance() -> None:
         input, weight, bias = case.args
         assert input is not None and weight is not None
         torch.testing.assert_close(fft_conv2d(input, weight, bias, **case.kwargs), case.expected)
-    verdict = anchor_verdict(fft_conv2d)
-    assert verdict.killed
-    assert verdict.first_failure.startswith("float32 forward")
-    assert "Tensor-likes are not close" in verdict.first_failure
+    result = verdict("fft_conv2d")
+    assert result.killed
+    assert result.first_failure.startswith("float32 forward")
+    assert "Tensor-likes are not close" in result.first_failure
 
 
 def test_corr2d_kind_accepts_a_correct_corr2d() -> None:
     """An unfold-based corr2d passes every corr2d check."""
-    verdict = anchor_verdict(unfold_corr2d, kind="corr2d")
-    assert not verdict.killed, verdict.first_failure
-    assert verdict.checks > 0
+    result = verdict("unfold_corr2d", kind="corr2d")
+    assert not result.killed, result.first_failure
+    assert result.checks > 0
 
 
 def test_corr2d_kind_kills_a_flipped_kernel() -> None:
     """A corr2d that flips its kernel (convolution, not cross-correlation) is rejected."""
-    verdict = anchor_verdict(flipped_corr2d, kind="corr2d")
-    assert verdict.killed
-    assert verdict.first_failure
+    result = verdict("flipped_corr2d", kind="corr2d")
+    assert result.killed
+    assert result.first_failure
 
 
 def test_unknown_kind_is_refused() -> None:
@@ -149,11 +170,24 @@ def test_unknown_kind_is_refused() -> None:
         anchor_verdict(F.conv2d, kind="conv3d")  # type: ignore[arg-type]
 
 
-def test_importing_torch_test_internals_leaves_no_global_state() -> None:
-    """After a run, torch.backends flags are still settable and the Hypothesis profile is unchanged."""
-    hypothesis = pytest.importorskip("hypothesis")
+def _global_state_around_a_run() -> dict[str, Any]:
+    """What a run of the anchor on F.conv2d leaves behind in its process (run in the worker)."""
+    import hypothesis
+
     profile = hypothesis.settings.get_current_profile_name()
     anchor_verdict(F.conv2d)
-    assert not torch.backends.flags_frozen()
-    assert hypothesis.settings.get_current_profile_name() == profile
-    assert "expecttest" not in sys.modules or hasattr(sys.modules["expecttest"], "__file__")
+    return {
+        "flags_frozen": torch.backends.flags_frozen(),
+        "profile_before": profile,
+        "profile_after": hypothesis.settings.get_current_profile_name(),
+        "expecttest_real": "expecttest" not in sys.modules or hasattr(sys.modules["expecttest"], "__file__"),
+    }
+
+
+def test_importing_torch_test_internals_leaves_no_global_state() -> None:
+    """After a run, torch.backends flags are still settable and the Hypothesis profile is unchanged."""
+    pytest.importorskip("hypothesis")
+    state = _isolation.call(_global_state_around_a_run, what="the anchor's run of F.conv2d")
+    assert not state["flags_frozen"]
+    assert state["profile_after"] == state["profile_before"]
+    assert state["expecttest_real"]

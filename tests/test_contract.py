@@ -3,7 +3,10 @@
 One zoo mutant per region (an empty batch, NaN and inf propagation, float16 overflow,
 a frozen weight, double backward, threads, global state, input checks, batch tiles,
 a production fast path, defaults and parameter order), each killed by the law written
-for it, under the default profile, on seeds 0, 1 and 2. The mutant that patches
+for it, under the default profile, on seeds 0, 1 and 2. Each run is crash-isolated
+(the gate's worker processes): several mutants run the host's float16/bfloat16 GEMMs,
+which must not run in the pytest process; a worker the host's torch kills with a
+signal skips the test, naming the signal. The mutant that patches
 ``torch.nn.functional.conv2d`` on import runs in a process of its own.
 """
 
@@ -14,9 +17,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import _isolation
 import pytest
 
-from conv2d.gate import PROPERTIES, Target, run_suite
+from conv2d.gate import PROPERTIES
 from conv2d.gate.properties import signature_differences
 from conv2d.zoo import by_name
 
@@ -43,7 +47,7 @@ KILLED_BY = {
 def test_each_contract_bug_is_killed_by_its_law_on_every_seed(name: str, seed: int) -> None:
     """The law written for the bug's region finds a counterexample under the default profile."""
     entry = by_name(name)
-    report = run_suite(Target(entry.fn, entry.target), seed=seed, only=[KILLED_BY[name]])
+    report = _isolation.suite(entry.target, kind=entry.kind, seed=seed, only=[KILLED_BY[name]])
     assert [r.status for r in report.results] == ["fails"], report.results[0].note
 
 

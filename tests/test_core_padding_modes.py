@@ -1,7 +1,12 @@
-"""Conv2D's padding modes against nn.Conv2d: same outputs, gradients (to second order), refusals and state dicts."""
+"""Conv2D's padding modes against nn.Conv2d: same outputs, gradients (to second order), refusals and state dicts.
+
+nn.Conv2d computes in float64 only: the host's convolution in other dtypes is not
+trusted (``tests/_tripwire.py``).
+"""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -173,7 +178,8 @@ def test_state_dict_parity_in_every_padding_mode(mode: str) -> None:
     layer.load_state_dict(reference.state_dict(), strict=True)
     reference.load_state_dict(layer.state_dict(), strict=True)
     x = torch.randn(2, 4, 5, 6)
-    torch.testing.assert_close(layer(x), reference(x))
+    exact = copy.deepcopy(reference).double()  # the same parameters, computed in float64
+    torch.testing.assert_close(layer(x), exact(x.double()).float())
     assert layer.padding_mode == reference.padding_mode == mode
 
 
@@ -200,8 +206,15 @@ def test_circular_padding_wraps_in_nn_conv2d_order() -> None:
 )
 def test_padding_limits_match_nn_conv2d(mode: str, size: tuple[int, int], padding: Any, fits: bool) -> None:
     """Reflect needs padding below the input size and circular at most the size, exactly where nn.Conv2d draws the line."""
-    config = {"in_channels": 1, "out_channels": 1, "kernel_size": 1, "padding": padding, "padding_mode": mode}
-    x = torch.randn(1, 1, *size)
+    config = {
+        "in_channels": 1,
+        "out_channels": 1,
+        "kernel_size": 1,
+        "padding": padding,
+        "padding_mode": mode,
+        "dtype": torch.float64,
+    }
+    x = torch.randn(1, 1, *size, dtype=torch.float64)
     assert (_refusal(nn.Conv2d(**config), x) is None) == fits  # type: ignore[arg-type]
     if fits:
         assert Conv2D(**config)(x).shape == nn.Conv2d(**config)(x).shape  # type: ignore[arg-type]

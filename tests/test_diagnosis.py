@@ -1,9 +1,15 @@
-"""The diagnosis catalogue names what the zoo's mutants compute, and names nothing for correct results."""
+"""The diagnosis catalogue names what the zoo's mutants compute, and names nothing for correct results.
+
+Zoo entries that may run the host's float16/bfloat16 GEMMs or F.conv2d are run in a
+worker process (``tests/_isolation.py``), never in the pytest process
+(``tests/_tripwire.py``); a worker the host's torch kills skips the test, naming the signal.
+"""
 
 from __future__ import annotations
 
 import re
 
+import _isolation
 import pytest
 import torch
 
@@ -35,7 +41,7 @@ LINE = re.compile(
 
 def test_hit_rate_on_the_zoo() -> None:
     """Every zoo mutant whose category the catalogue covers is named by a variant of its category, on its witness."""
-    hits, total, missed = hit_rate()
+    hits, total, missed = _isolation.call(hit_rate, what="the zoo's mutants on their witnesses")
     print(f"diagnosis hit rate: {hits} of {total} mutants ({hits / total:.0%})")
     names = {m.split(" ", 1)[0] for m in missed}
     assert len(missed) == total - hits
@@ -140,13 +146,23 @@ def _cases() -> list[ConvCase]:
     ]
 
 
+def _alternative_outputs(name: str) -> list[torch.Tensor]:
+    """The zoo entry ``name`` on every case of ``_cases`` (run in the worker process)."""
+    fn = by_name(name).fn
+    outputs = []
+    for case in _cases():
+        args = case.materialize()
+        outputs.append(fn(args.input, args.weight, args.bias, **args.params()).detach())
+    return outputs
+
+
 @pytest.mark.parametrize("entry", [e for e in CORRECT if e.kind == "conv2d"], ids=lambda e: e.name)
 def test_correct_alternatives_are_not_diagnosed(entry) -> None:
     """A correct alternative's output is right, so no variant is named for it."""
     caps = capabilities_of(entry.fn)
-    for case in _cases():
+    outputs = _isolation.call(_alternative_outputs, entry.name, what=entry.target)
+    for case, out in zip(_cases(), outputs, strict=True):
         args = case.materialize()
-        out = entry.fn(args.input, args.weight, args.bias, **args.params())
         contract = precision_for(case.torch_dtype, accumulation=caps.accumulation)
         assert diagnose(out, case, args, precision=contract) is None, case.describe()
 

@@ -8,6 +8,7 @@ on which case, writes a complete JSON report, and reports the other properties t
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -90,6 +91,52 @@ def test_a_hang_in_c_code_is_a_timeout(tmp_path: Path, capsys: pytest.CaptureFix
     assert "did not return within 1 s" in hung["note"] and "dilation=" in hung["failure"]["case_code"]
     assert status["stride-subsampling"]["status"] in ("holds", "timeout")
     assert "timeout" in out
+
+
+def test_a_hang_is_paid_for_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A target spinning on every strided case: the first hang costs the full limit, later ones the short limit, one cause.
+
+    Six properties that draw strided cases time out, each on a strided case, under one
+    cause; flipped-kernel (stride 1 only) still holds. Paying the full limit in each
+    would take six times it (and a fresh worker each); the run takes well under that.
+    """
+    timeout, strided = (
+        10.0,
+        ["output-shape", "matches-reference", "gradients", "delta-identity", "padding-forms", "adjoint"],
+    )
+    start = time.perf_counter()
+    code, out, report = _verify(
+        tmp_path,
+        capsys,
+        "spins_on_strides",
+        *_props(*strided, "flipped-kernel"),
+        "--profile",
+        "quick",
+        "--timeout",
+        f"{timeout:g}",
+    )
+    seconds = time.perf_counter() - start
+    status = {r["property"]: r for r in report["results"]}
+    assert code == 1 and status["flipped-kernel"]["status"] == "holds", status["flipped-kernel"]
+    hung = [status[name] for name in strided]  # in catalogue order: output-shape hangs first
+    assert [r["status"] for r in hung] == ["timeout"] * len(strided)
+    assert all("stride=" in r["failure"]["case_code"] for r in hung)
+    assert len({r["failure"]["cause"] for r in hung}) == 1
+    first, later = hung[0], hung[1:]
+    assert f"did not return within the {timeout:g} s time limit" in first["note"]
+    assert first["seconds"] >= timeout
+    for r in later:
+        given = re.search(r"so later calls are given ([0-9.]+) s ", r["note"])
+        assert given is not None and float(given[1]) < timeout / 2, r["note"]  # 2 s unless calls were slow
+        assert f"did not return within the {given[1]} s time limit" in r["note"]
+        assert (
+            f"an earlier call (property output-shape) hung past the full {timeout:g} s limit on case "
+            f"{first['failure']['case']}" in r["note"]
+        )
+        assert f"run --property {r['property']} alone" in r["failure"]["message"]
+        assert r["seconds"] < timeout / 2 + 1, (r["property"], r["seconds"])
+    assert f"one cause, {len(strided)} properties" in out
+    assert seconds < 0.6 * len(strided) * timeout, seconds
 
 
 def test_declining_everything_is_not_verified(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

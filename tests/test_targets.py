@@ -1,4 +1,9 @@
-"""A misbehaving target gets a verdict, never a crash: raising, hanging, wrong types, NaN, declining."""
+"""A misbehaving target gets a verdict, never a crash: raising, hanging, wrong types, NaN, declining.
+
+The misbehaving targets wrap a correct convolution, the project's core
+(``conv2d.functional.conv2d``, float16/bfloat16 computed in float32): the host's
+F.conv2d is not run in the pytest process (``tests/_tripwire.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ import time
 
 import pytest
 import torch
-import torch.nn.functional as F
 
+from conv2d.functional import conv2d as core_conv2d
 from conv2d.gate import PROPERTIES, Target, declare, run_property
 from conv2d.gate.target import LoadError, load_target
 
@@ -36,7 +41,7 @@ def test_wrong_dtype_fails() -> None:
     """Returning float64 for float32 input fails output-shape with the dtype named."""
 
     def widen(x, w, b=None, **params):
-        return F.conv2d(x.double(), w.double(), None if b is None else b.double(), **params)
+        return core_conv2d(x.double(), w.double(), None if b is None else b.double(), **params)
 
     result = _verdict(widen, "output-shape")
     assert result.status == "fails" and "output.dtype=torch.float64, but should be" in result.failure.message
@@ -44,7 +49,7 @@ def test_wrong_dtype_fails() -> None:
 
 def test_wrong_shape_fails() -> None:
     """Dropping the last output column fails with both shapes shown."""
-    result = _verdict(lambda x, w, b=None, **p: F.conv2d(x, w, b, **p)[..., :-1], "output-shape")
+    result = _verdict(lambda x, w, b=None, **p: core_conv2d(x, w, b, **p)[..., :-1], "output-shape")
     assert result.status == "fails" and "output.shape=" in result.failure.message
 
 
@@ -52,7 +57,7 @@ def test_nan_output_fails() -> None:
     """A NaN in the output is an infinite error."""
 
     def nan_corner(x, w, b=None, **params):
-        y = F.conv2d(x, w, b, **params).clone()
+        y = core_conv2d(x, w, b, **params).clone()
         y[..., 0, 0] = float("nan")
         return y
 
@@ -65,7 +70,7 @@ def test_hanging_target_times_out_and_later_properties_are_not_run_in_process() 
 
     def slow(x, w, b=None, **params):
         time.sleep(3)
-        return F.conv2d(x, w, b, **params)
+        return core_conv2d(x, w, b, **params)
 
     target = Target(slow, "test:slow", timeout=0.2)
     result = run_property(PROPERTIES["output-shape"], target, profile="quick")
@@ -90,7 +95,7 @@ def test_not_implemented_from_a_torch_operator_is_a_failure() -> None:
     """NotImplementedError raised by a torch operator inside the target is a failure, not a decline."""
 
     def broken(x, w, b=None, **params):
-        y = F.conv2d(x, w, b, **params)
+        y = core_conv2d(x, w, b, **params)
         return y ^ y
 
     result = _verdict(broken, "output-shape")
@@ -102,7 +107,7 @@ def test_not_implemented_only_with_a_bias_fails_on_that_case() -> None:
     """A torch NotImplementedError only on the bias path fails on a case with a bias."""
 
     def broken_bias(x, w, b=None, **params):
-        y = F.conv2d(x, w, None, **params)
+        y = core_conv2d(x, w, None, **params)
         return y if b is None else y & b.view(-1, 1, 1)
 
     result = _verdict(broken_bias)
@@ -126,7 +131,7 @@ def test_declines_name_what_the_declined_cases_shared() -> None:
     def no_bias(x, w, b=None, **params):
         if b is not None:
             raise NotImplementedError("no bias")
-        return F.conv2d(x, w, None, **params)
+        return core_conv2d(x, w, None, **params)
 
     result = _verdict(no_bias)
     assert result.status == "holds" and result.unsupported
@@ -140,7 +145,7 @@ def test_partly_unsupported_is_counted_not_hidden() -> None:
     def no_half(x, w, b=None, **params):
         if x.dtype == torch.float16:
             raise NotImplementedError("float16")
-        return F.conv2d(x, w, b, **params)
+        return core_conv2d(x, w, b, **params)
 
     result = _verdict(no_half)
     assert result.status == "holds" and result.examples > 0 and sum(result.unsupported.values()) > 0
@@ -152,7 +157,7 @@ def test_declared_capabilities_bound_the_cases() -> None:
     @declare(dtypes=("float32",), layouts=("contiguous",), groups=False)
     def strict(x, w, b=None, **params):
         assert x.dtype == torch.float32 and x.is_contiguous() and params["groups"] == 1
-        return F.conv2d(x, w, b, **params)
+        return core_conv2d(x, w, b, **params)
 
     assert _verdict(strict).status == "holds"
     assert _verdict(strict, "groups-concat").status == "unsupported"
@@ -160,7 +165,7 @@ def test_declared_capabilities_bound_the_cases() -> None:
 
 def test_undeclared_non_differentiable_target_fails_gradients() -> None:
     """A detached output without autograd=False declared fails the gradients property."""
-    result = _verdict(lambda x, w, b=None, **p: F.conv2d(x, w, b, **p).detach(), "gradients")
+    result = _verdict(lambda x, w, b=None, **p: core_conv2d(x, w, b, **p).detach(), "gradients")
     assert result.status == "fails" and "grad_fn=None" in result.failure.message
 
 
@@ -169,7 +174,7 @@ def test_declared_non_differentiable_target_is_unsupported_for_gradients() -> No
 
     @declare(autograd=False)
     def forward_only(x, w, b=None, **params):
-        return F.conv2d(x, w, b, **params).detach()
+        return core_conv2d(x, w, b, **params).detach()
 
     assert _verdict(forward_only, "gradients").status == "unsupported"
     assert _verdict(forward_only, "adjoint").status == "unsupported"
@@ -202,7 +207,7 @@ def test_slow_target_is_incomplete_not_failing() -> None:
 
     def slow(x, w, b=None, **params):
         time.sleep(0.05)
-        return F.conv2d(x, w, b, **params)
+        return core_conv2d(x, w, b, **params)
 
     tight = GateProfile("tight", 1.0, 0.5, 50, 5.0, "a half-second guard")
     result = run_property(PROPERTIES["matches-reference"], Target(slow, "test:slow"), profile=tight)
@@ -217,7 +222,7 @@ def test_declared_max_elements_bounds_the_search() -> None:
     @declare(max_elements=2000)
     def small_only(x, w, b=None, **params):
         seen.append(x.numel())
-        return F.conv2d(x, w, b, **params)
+        return core_conv2d(x, w, b, **params)
 
     assert _verdict(small_only).status == "holds" and seen and max(seen) <= 2000
     assert _verdict(small_only, "large-input").status == "unsupported"
@@ -229,7 +234,7 @@ def test_repro_of_a_dotted_attribute_imports_its_first_segment_then_resolves_it(
     from conv2d.gate.engine import repro_snippet
 
     target = Target.load("torch:nn.functional.conv2d")
-    case = ConvCase(batch=1, in_channels=2, out_channels=3, height=4, width=5, kernel=(2, 2))
+    case = ConvCase(batch=1, in_channels=2, out_channels=3, height=4, width=5, kernel=(2, 2), dtype="float64")
     snippet = repro_snippet(target, PROPERTIES["matches-reference"], case)
     assert "from torch import nn\nfn = nn.functional.conv2d" in snippet
     scope: dict = {}

@@ -1,10 +1,17 @@
-"""assert_conv2d_close passes right results, fails every forward mutant with the gate's message, checks its arguments."""
+"""assert_conv2d_close passes right results, fails every forward mutant with the gate's message, checks its arguments.
+
+The results judged here come from the host's F.conv2d and from zoo entries, which
+may run the host's float16/bfloat16 GEMMs: they are computed in a worker process
+(``tests/_isolation.py``), never in the pytest process (``tests/_tripwire.py``), and
+a worker the host's torch kills skips the test, naming the signal.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any, cast
 
+import _isolation
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,7 +21,7 @@ from conv2d.gate.case import Args, ConvCase
 from conv2d.gate.reference import reference
 from conv2d.gate.upstream import BUGS
 from conv2d.testing import assert_conv2d_close
-from conv2d.zoo import CORRECT, MUTANTS, ZooEntry
+from conv2d.zoo import CORRECT, MUTANTS, ZooEntry, by_name
 from conv2d.zoo.mutants import WITNESSES
 
 CASES = [
@@ -43,31 +50,46 @@ def _kwargs(args: Args) -> dict[str, Any]:
     return {"bias": args.bias, **args.params()}
 
 
+def _host_output(index: int) -> torch.Tensor:
+    """The host's F.conv2d on ``CASES[index]`` (run in the worker process)."""
+    args = CASES[index].materialize()
+    return F.conv2d(args.input, args.weight, **_kwargs(args))
+
+
+def _entry_outputs(name: str) -> list[torch.Tensor]:
+    """The zoo entry ``name`` on every case (run in the worker process)."""
+    entry = by_name(name)
+    return [_call(entry, case.materialize()).detach() for case in CASES]
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.describe())
 def test_f_conv2d_passes(case: ConvCase) -> None:
     """F.conv2d's own output passes on every configuration (none in a known torch bug's region)."""
-    assert not any(bug.affects(case) for bug in BUGS)
     args = case.materialize()
-    assert_conv2d_close(
-        F.conv2d(args.input, args.weight, **_kwargs(args)), args.input, args.weight, **_kwargs(args)
-    )
+    assert not any(bug.affects(args) for bug in BUGS)
+    out = _isolation.call(_host_output, CASES.index(case), what=f"the host's F.conv2d on {case.describe()}")
+    assert_conv2d_close(out, args.input, args.weight, **_kwargs(args))
 
 
 @pytest.mark.parametrize("entry", [e for e in CORRECT if e.kind == "conv2d"], ids=lambda e: e.name)
 def test_correct_alternatives_pass(entry: ZooEntry) -> None:
     """Every correct zoo alternative passes, at the accumulation precision it declares."""
     accumulation = capabilities_of(entry.fn).accumulation
-    for case in CASES:
+    outputs = _isolation.call(_entry_outputs, entry.name, what=entry.target)
+    for case, out in zip(CASES, outputs, strict=True):
         args = case.materialize()
-        assert_conv2d_close(
-            _call(entry, args), args.input, args.weight, **_kwargs(args), accumulation=accumulation
-        )
+        assert_conv2d_close(out, args.input, args.weight, **_kwargs(args), accumulation=accumulation)
 
 
 def _witness(name: str) -> Args:
     (tensors, params) = WITNESSES[name]()
     bias = tensors[2] if len(tensors) > 2 else None
     return Args(tensors[0], tensors[1], bias, **params)
+
+
+def _witness_output(name: str) -> torch.Tensor:
+    """The mutant ``name`` on its witness (run in the worker process: it may call host half GEMMs)."""
+    return _call(by_name(name), _witness(name)).detach()
 
 
 def _forward_deviates(out: torch.Tensor, args: Args) -> bool:
@@ -89,11 +111,12 @@ def test_mutant_witnesses(entry: ZooEntry) -> None:
     try:
         reference(args)
     except RuntimeError:  # an invalid call (the input-validation mutants): an argument error, not a verdict
+        out = _isolation.call(_witness_output, entry.name, what=f"{entry.target} on its witness")
         with pytest.raises(ValueError, match="assert_conv2d_close"):
-            assert_conv2d_close(_call(entry, _witness(entry.name)), args.input, args.weight, **_kwargs(args))
+            assert_conv2d_close(out, args.input, args.weight, **_kwargs(args))
         return
-    try:
-        out = _call(entry, _witness(entry.name))  # may mutate its arguments: judge against a fresh copy
+    try:  # on a witness of its own, in the worker: it may mutate its arguments, judge against a fresh copy
+        out = _isolation.call(_witness_output, entry.name, what=f"{entry.target} on its witness")
     except Exception:
         pytest.skip(f"{entry.name} raises on its witness: there is no result to judge")
     if not _forward_deviates(out, args):

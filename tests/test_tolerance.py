@@ -1,22 +1,29 @@
-"""The error bound: F.conv2d itself sits inside it in every dtype, and anything past it is caught."""
+"""The error bound: correct implementations sit inside it in every dtype, and anything past it is caught.
+
+The correct implementations are the zoo's alternatives that compute float16/bfloat16 in
+float32 (or everything in float64), so the test judges the bound, not the host: the
+host's F.conv2d and its half-precision GEMMs are not run in the pytest process
+(``tests/_tripwire.py``); the one zoo kernel here that accumulates in the half dtype
+itself is run in a worker process (``tests/_isolation.py``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 
+import _isolation
 import pytest
 import torch
-import torch.nn.functional as F
-from hypothesis import assume, given
+from hypothesis import given
 
 from conv2d.gate import PROPERTIES, Target, run_property
 from conv2d.gate.case import ConvCase
+from conv2d.gate.engine import PropertyResult
 from conv2d.gate.properties import _transformed
 from conv2d.gate.reference import reference
 from conv2d.gate.strategies import conv_cases
 from conv2d.gate.tolerance import HEADROOM, bound, judge, precision_for, transform_factor, weaker_models
-from conv2d.gate.upstream import affecting
 from conv2d.zoo import by_name
 
 
@@ -32,19 +39,37 @@ def _bound(case: ConvCase, exact) -> torch.Tensor:
     )
 
 
-@given(conv_cases())
-def test_torch_conv2d_is_within_the_bound(case: ConvCase) -> None:
-    """F.conv2d's own result is within half its bound in every dtype, layout and configuration.
+#: Correct alternatives (``conv2d.zoo.correct``) that run no host convolution and no half-precision
+#: GEMM: float16/bfloat16 computed in float32 and rounded once (``_run`` with ``_compute_dtype``), or
+#: everything in float64. Between them they round as a direct loop, a GEMM, tap-by-tap matmuls,
+#: Winograd's F(2, 3), F(4, 3) and F(6, 3) and an FFT do, with the bias before or after the rounding.
+WITHIN_BOUND = (
+    "float64_then_cast",
+    "core",
+    "slow_loop",
+    "shifted_matmul",
+    "winograd",
+    "winograd_f4x3",
+    "winograd_f6x3",
+    "fft",
+    "conv_then_bias",
+)
 
-    Configurations where this host's torch has a known bug (``conv2d.gate.upstream``) are
-    left to ``tests/test_upstream.py``, which checks that the gate catches them.
+
+@given(conv_cases())
+def test_correct_alternatives_are_within_the_bound(case: ConvCase) -> None:
+    """Each correct alternative's result is within half its bound in every dtype, layout and configuration.
+
+    The host's own F.conv2d is judged by the gate in its crash-isolated workers, where the
+    regions of its known bugs are labelled (``conv2d.gate.upstream``, ``tests/test_upstream.py``).
     """
-    assume(not affecting(case))
     args = case.materialize()
-    out = F.conv2d(args.input, args.weight, args.bias, **args.params())
     exact = reference(args)
-    verdict = judge(out, exact.value, _bound(case, exact))
-    assert verdict.max_ratio <= 0.5, verdict.summary()
+    allowed = _bound(case, exact)
+    for name in WITHIN_BOUND:
+        out = by_name(name).fn(args.input, args.weight, args.bias, **args.params())
+        verdict = judge(out, exact.value, allowed)
+        assert verdict.max_ratio <= 0.5, f"{name}: {verdict.summary()}"
 
 
 def _simple_case(dtype: str = "float32") -> tuple[ConvCase, torch.Tensor, torch.Tensor]:
@@ -131,10 +156,12 @@ def test_precision_model() -> None:
 
 
 def test_zero_magnitude_requires_exact_zero() -> None:
-    """Where every product is zero, the bound is (practically) zero: any nonzero output is a violation."""
+    """Where every product is zero, the bound is only the underflow allowance (a few float32 subnormal spacings):
+    any normal nonzero output is a violation."""
     exact = torch.zeros(1, 1, 2, 2, dtype=torch.float64)
     allowed = bound(exact, exact, reduction=9, precision=precision_for(torch.float32), transformed=16)
-    assert (allowed > 0).all() and (allowed < 1e-300).all()
+    tiny, u = torch.finfo(torch.float32).tiny, 2.0**-24
+    assert (allowed > 0).all() and (allowed <= 2 * 11 * tiny * u * (1 + 1e-12)).all()
     assert not judge(torch.full((1, 1, 2, 2), 1e-30), exact, allowed).holds
 
 
@@ -200,12 +227,22 @@ def _undeclared(fn):
     return conv2d
 
 
+def _in_dtype_verdict(declared: bool, dtypes: tuple[str, ...]) -> PropertyResult:
+    """matches-reference of the zoo's accumulate_in_dtype, as declared or not (run in the worker process:
+    it runs the host's float16/bfloat16 GEMMs)."""
+    entry = by_name("accumulate_in_dtype")
+    target = Target(entry.fn, entry.target) if declared else Target(_undeclared(entry.fn), "tests:in_dtype")
+    if declared:
+        assert target.capabilities.accumulation == "dtype"
+    target.capabilities = dataclasses.replace(
+        target.capabilities, dtypes=tuple(getattr(torch, d) for d in dtypes)
+    )
+    return run_property(PROPERTIES["matches-reference"], target)
+
+
 def test_in_dtype_accumulation_fails_by_default_and_names_its_model() -> None:
     """Accumulating float16 in float16 breaks F.conv2d's contract; the message says the errors fit that model."""
-    fn = _undeclared(by_name("accumulate_in_dtype").fn)
-    target = Target(fn, "tests:in_dtype")
-    target.capabilities = dataclasses.replace(target.capabilities, dtypes=(torch.float16,))
-    result = run_property(PROPERTIES["matches-reference"], target)
+    result = _isolation.call(_in_dtype_verdict, False, ("float16",), what="accumulate_in_dtype, undeclared")
     assert result.status == "fails" and result.failure is not None
     assert "the errors fit accumulation in float16" in result.failure.message
     assert "declare accumulation='dtype' if intended" in result.failure.message
@@ -213,8 +250,7 @@ def test_in_dtype_accumulation_fails_by_default_and_names_its_model() -> None:
 
 def test_in_dtype_accumulation_passes_once_declared() -> None:
     """The same kernel, declaring accumulation='dtype', passes the reference comparison in float16 and bfloat16."""
-    entry = by_name("accumulate_in_dtype")
-    target = Target(entry.fn, entry.target)
-    assert target.capabilities.accumulation == "dtype"
-    target.capabilities = dataclasses.replace(target.capabilities, dtypes=(torch.float16, torch.bfloat16))
-    assert run_property(PROPERTIES["matches-reference"], target).status == "holds"
+    result = _isolation.call(
+        _in_dtype_verdict, True, ("float16", "bfloat16"), what="accumulate_in_dtype, declared"
+    )
+    assert result.status == "holds", result.failure.message if result.failure else result.note

@@ -1,7 +1,12 @@
 """Sanity tests of the zoo itself: mutants show their bugs, correct alternatives are correct.
 
-These tests check the zoo against F.conv2d directly; whether the gate catches the
-mutants is the gate's own tests' business.
+These tests check the zoo against F.conv2d in float64 directly (on contiguous copies);
+whether the gate catches the mutants is the gate's own tests' business.
+
+Many zoo entries run the host's float16/bfloat16 GEMMs or its F.conv2d in float32,
+which must not run in the pytest process (``tests/_tripwire.py``): the zoo entries are
+called in a worker process (``tests/_isolation.py``), and a worker the host's torch
+kills skips the test, naming the signal.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+import _isolation
 import pytest
 import torch
 import torch.nn.functional as F
@@ -45,7 +51,22 @@ def _corr2d_reference(x: Tensor, k: Tensor) -> Tensor:
 
 
 def _reference_fn(kind: str) -> Callable[..., Tensor]:
+    """F.conv2d (or corr2d through it), for float64 contiguous arguments only."""
     return F.conv2d if kind == "conv2d" else _corr2d_reference
+
+
+def _rounded_exact(kind: str) -> Callable[..., Tensor]:
+    """A correct implementation: F.conv2d in float64 on contiguous copies, rounded once to the input's dtype.
+
+    Differentiable: the gradients flow back through the casts, each rounded once too.
+    """
+
+    def fn(*args: Any, **kwargs: Any) -> Tensor:
+        dtype = next(a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)).dtype
+        wide = _replace_tensors((args, kwargs), lambda t: t.double().contiguous())
+        return _reference_fn(kind)(*wide[0], **wide[1]).to(dtype)
+
+    return fn
 
 
 # -- the deviation detector -----------------------------------------------------------------------
@@ -137,7 +158,7 @@ def deviations(entry: ZooEntry, args: Args) -> list[str]:
     if any(not _bitwise_equal(t, b) for t, b in zip(tensors, before, strict=True)):
         problems.append("mutates an argument")
     originals = iter(before)
-    exact = _Exact(entry.kind, _replace_tensors(args, lambda _: next(originals).double()))
+    exact = _Exact(entry.kind, _replace_tensors(args, lambda _: next(originals).double().contiguous()))
     value, scale = exact.value()
     dtype = tensors[0].dtype
     if out.dtype != dtype:
@@ -197,25 +218,32 @@ CONTRACT = {
 VALUE_MUTANTS = tuple(e for e in MUTANTS if e.name not in CONTRACT)
 
 
+def _deviations_of(name: str, on: str) -> list[str]:
+    """``deviations`` of the zoo entry ``name`` on its witness or on the easy input (run in the worker)."""
+    entry = by_name(name)
+    return deviations(entry, _witness(entry) if on == "witness" else _easy(entry.kind))
+
+
 @pytest.mark.parametrize("entry", VALUE_MUTANTS, ids=lambda e: e.name)
 def test_witness_shows_the_bug(entry: ZooEntry) -> None:
-    """Each mutant's witness input makes it depart from F.conv2d (values, shape, dtype, gradient, state)."""
-    assert deviations(entry, _witness(entry))
+    """Each mutant's witness input makes it depart from the exact result (values, shape, dtype, gradient, state)."""
+    assert _isolation.call(_deviations_of, entry.name, "witness", what=f"{entry.target} on its witness")
 
 
 @pytest.mark.parametrize("entry", VALUE_MUTANTS, ids=lambda e: e.name)
 def test_reference_is_clean_on_witness(entry: ZooEntry) -> None:
-    """F.conv2d itself passes the detector on every witness, so a witness's deviation is the mutant's bug."""
-    reference = ZooEntry("reference", "", entry.kind, "", "", "", True, _reference_fn(entry.kind))
+    """A correct result (F.conv2d in float64, rounded once) passes the detector on every witness,
+    so a witness's deviation is the mutant's bug."""
+    reference = ZooEntry("reference", "", entry.kind, "", "", "", True, _rounded_exact(entry.kind))
     assert deviations(reference, _witness(entry)) == []
 
 
 @pytest.mark.parametrize("entry", MUTANTS, ids=lambda e: e.name)
 def test_easy_input_is_clean(entry: ZooEntry) -> None:
-    """Away from its trigger (a generic easy input), each mutant is indistinguishable from F.conv2d."""
+    """Away from its trigger (a generic easy input), each mutant is indistinguishable from the exact result."""
     if entry.name in TRIGGER_EVERYWHERE:
         pytest.skip(TRIGGER_EVERYWHERE[entry.name])
-    assert deviations(entry, _easy(entry.kind)) == []
+    assert _isolation.call(_deviations_of, entry.name, "easy", what=f"{entry.target} on the easy input") == []
 
 
 # -- correct alternatives -------------------------------------------------------------------------
@@ -299,7 +327,7 @@ def _check_alternative(fn: Callable[..., Tensor], dtype: torch.dtype, tol: float
     for n, config in enumerate(CONFIGS):
         x, w, b = _materialise(config, dtype, seed=n)
         leaves = [t.requires_grad_(grads) for t in (x, w, b) if t is not None]
-        leaves64 = [t.detach().double().requires_grad_(grads) for t in leaves]
+        leaves64 = [t.detach().double().contiguous().requires_grad_(grads) for t in leaves]
         got, exact = fn(x, w, b, **config["params"]), _reference_fn("conv2d")(*leaves64, **config["params"])
         assert got.shape == exact.shape, config
         assert _relative(got, exact) <= tol, config
@@ -323,14 +351,24 @@ def test_correct_conv2d_float32(entry: ZooEntry) -> None:
     _check_alternative(entry.fn, torch.float32, 1e-4, grads=False)
 
 
+def _keeps_dtype_case(dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor | None]:
+    return _materialise(CONFIGS[0] | {"bias": True}, dtype, seed=0)
+
+
+def _output_of(name: str, dtype: torch.dtype) -> Tensor:
+    """The zoo entry ``name`` on the keeps-dtype case (run in the worker: it may call host half GEMMs)."""
+    x, w, b = _keeps_dtype_case(dtype)
+    return by_name(name).fn(x, w, b, **CONFIGS[0]["params"]).detach()
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("entry", CONV_CORRECT, ids=lambda e: e.name)
 def test_correct_conv2d_keeps_dtype(entry: ZooEntry, dtype: torch.dtype) -> None:
     """Each correct conv2d alternative returns the input dtype, with values close to the exact result."""
-    x, w, b = _materialise(CONFIGS[0] | {"bias": True}, dtype, seed=0)
-    out = entry.fn(x, w, b, **CONFIGS[0]["params"])
+    x, w, b = _keeps_dtype_case(dtype)
+    out = _isolation.call(_output_of, entry.name, dtype, what=f"{entry.target} in {dtype}")
     assert out.dtype == dtype
-    exact = F.conv2d(x.double(), w.double(), b.double(), **CONFIGS[0]["params"])  # type: ignore[union-attr]
+    exact = F.conv2d(*(t.double().contiguous() for t in (x, w, b)), **CONFIGS[0]["params"])  # type: ignore[union-attr]
     assert _relative(out, exact) <= 2e-2
 
 

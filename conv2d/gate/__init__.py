@@ -8,13 +8,51 @@ Public surface:
 * :class:`Target`, :func:`run_property`, :func:`run_suite` — running the catalogue.
 """
 
-from conv2d.gate.capabilities import Capabilities, capabilities_of, declare
-from conv2d.gate.case import Args, ConvCase
-from conv2d.gate.engine import PROFILES, Failure, GateProfile, PropertyResult, run_property
-from conv2d.gate.properties import PROPERTIES, Property
-from conv2d.gate.strategies import conv_cases, corr2d_cases
-from conv2d.gate.suite import SuiteReport, run_suite
-from conv2d.gate.target import LoadError, Target, Unsupported, Violation
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conv2d.gate.capabilities import Capabilities, capabilities_of, declare
+    from conv2d.gate.case import Args, ConvCase
+    from conv2d.gate.engine import PROFILES, Failure, GateProfile, PropertyResult, run_property
+    from conv2d.gate.properties import PROPERTIES, Property
+    from conv2d.gate.strategies import conv_cases, corr2d_cases
+    from conv2d.gate.suite import SuiteReport, run_suite
+    from conv2d.gate.target import LoadError, Target, Unsupported, Violation
+
+#: Where each public name lives; resolved on first use, so that importing one light module of the
+#: gate (the host-bug registry, in every process the hostile host starts) does not import them all.
+_HOMES = {
+    "Capabilities": "capabilities",
+    "capabilities_of": "capabilities",
+    "declare": "capabilities",
+    "Args": "case",
+    "ConvCase": "case",
+    "PROFILES": "engine",
+    "Failure": "engine",
+    "GateProfile": "engine",
+    "PropertyResult": "engine",
+    "run_property": "engine",
+    "PROPERTIES": "properties",
+    "Property": "properties",
+    "conv_cases": "strategies",
+    "corr2d_cases": "strategies",
+    "SuiteReport": "suite",
+    "run_suite": "suite",
+    "LoadError": "target",
+    "Target": "target",
+    "Unsupported": "target",
+    "Violation": "target",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"conv2d.gate.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'conv2d.gate' has no attribute {name!r}")
+
 
 __all__ = [
     "PROFILES",

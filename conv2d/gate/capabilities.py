@@ -28,6 +28,7 @@ __all__ = [
     "ALL_DTYPES",
     "ALL_LAYOUTS",
     "ALL_PADDING",
+    "SUBNORMALS",
     "Capabilities",
     "capabilities_of",
     "declare",
@@ -38,6 +39,10 @@ ALL_DEVICES: tuple[str, ...] = ("cpu", "cuda")
 ALL_LAYOUTS: tuple[str, ...] = ("contiguous", "channels_last", "strided", "offset")
 ALL_PADDING: tuple[str, ...] = ("int", "pair", "same", "valid")
 ACCUMULATIONS: tuple[str, ...] = ("float32", "dtype")
+#: What a target promises about subnormal numbers: ``"half-may-flush"`` (float16 and bfloat16 may
+#: flush them to zero, as AMX and GPU fast paths do; float32 and float64 keep them) or ``"keep"``
+#: (gradual underflow in every dtype).
+SUBNORMALS: tuple[str, ...] = ("half-may-flush", "keep")
 
 _DTYPE_NAMES = {
     "float64": torch.float64,
@@ -97,6 +102,11 @@ class Capabilities:
         ieee: NaN and infinities propagate as IEEE arithmetic says, overflow gives inf and
             subnormals are kept (``False`` for fast-math kernels, and for FFT or Winograd
             algorithms, whose transforms spread a NaN over a whole plane or tile).
+        subnormals: ``"half-may-flush"`` (the default): float16 and bfloat16 subnormals may
+            be flushed to zero, a platform behaviour (AMX flushes bfloat16 denormals, GPU fast
+            paths commonly flush float16), reported as a note and never failed; float32 and
+            float64 keep them. ``"keep"``: gradual underflow is promised in every dtype, and a
+            flush fails.
         double_backward: gradients are themselves differentiable (gradient penalties,
             Hessian-vector products).
         thread_safe: calls from several threads at once give the serial results.
@@ -119,6 +129,7 @@ class Capabilities:
     tf32: bool = False
     accumulation: str = "float32"
     ieee: bool = True
+    subnormals: str = "half-may-flush"
     double_backward: bool = True
     thread_safe: bool = True
     max_elements: int | None = None
@@ -132,6 +143,12 @@ class Capabilities:
             raise ValueError(
                 f"accumulation={self.accumulation!r}; expected one of {ACCUMULATIONS} "
                 "('float32': F.conv2d's float32 accumulation, 'dtype': accumulated in the input dtype)"
+            )
+        if self.subnormals not in SUBNORMALS:
+            raise ValueError(
+                f"subnormals={self.subnormals!r}; expected one of {SUBNORMALS} ('half-may-flush': "
+                "float16/bfloat16 may flush subnormals to zero, noted but not failed; 'keep': gradual "
+                "underflow in every dtype)"
             )
         if self.max_elements is not None and (
             isinstance(self.max_elements, bool)

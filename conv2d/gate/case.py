@@ -15,6 +15,7 @@ import torch
 
 __all__ = [
     "INPUT_LAYOUTS",
+    "LAYOUT_CAPABILITY",
     "Args",
     "ConvCase",
     "Pair",
@@ -30,13 +31,24 @@ ValueMode = Literal["uniform", "integer", "biased", "dominant"]
 IntOrPair = int | Pair
 Padding = int | Pair | str
 
-INPUT_LAYOUTS: tuple[str, ...] = ("contiguous", "channels_last", "strided", "transposed", "offset")
-_CAPABILITY_OF_LAYOUT = {
+#: Memory layouts a case's tensors are drawn in. A "channel_slice" is a run of channels sliced out
+#: of a wider channels_last tensor, as a grouped model hands each group's input to a kernel.
+INPUT_LAYOUTS: tuple[str, ...] = (
+    "contiguous",
+    "channels_last",
+    "strided",
+    "transposed",
+    "offset",
+    "channel_slice",
+)
+#: The capability (:data:`conv2d.gate.capabilities.ALL_LAYOUTS`) each layout needs: views are "strided".
+LAYOUT_CAPABILITY = {
     "contiguous": "contiguous",
     "channels_last": "channels_last",
     "strided": "strided",
     "transposed": "strided",
     "offset": "offset",
+    "channel_slice": "strided",
 }
 #: Grid spacing on [1, 2) of the precision a buggy kernel might silently drop to.
 _LOWER_GRID = {"float32": 2.0**-10, "float64": 2.0**-23}
@@ -137,6 +149,21 @@ def _layout(base: torch.Tensor, layout: str, generator_offset: int) -> torch.Ten
         if base.dim() < 2:
             return _layout(base, "strided", generator_offset)
         return base.transpose(-1, -2).contiguous().transpose(-1, -2)
+    if layout == "channel_slice":  # channels [start, start + C) of a wider channels_last tensor
+        if base.dim() not in (3, 4):
+            return _layout(base, "strided", generator_offset)
+        start = 1 + generator_offset % 2
+        channels = base.shape[-3]
+        spatial = base.shape[-2:]
+        parent = torch.full(
+            (*base.shape[:-3], *spatial, channels + start + 1),
+            float("nan"),
+            dtype=base.dtype,
+            device=base.device,
+        )  # stored with channels innermost (channels_last), the other channels poisoned with NaN
+        view = parent.movedim(-1, -3)[..., start : start + channels, :, :]
+        view.copy_(base)
+        return view
     if layout == "offset":  # a view that starts inside a larger buffer
         offset = 1 + generator_offset % 7
         flat = torch.full((base.numel() + offset,), float("nan"), dtype=base.dtype, device=base.device)
@@ -216,7 +243,7 @@ class ConvCase:
         layouts = {self.input_layout, self.weight_layout}
         if self.bias:
             layouts.add(self.bias_layout)
-        return {_CAPABILITY_OF_LAYOUT[name] for name in layouts}
+        return {LAYOUT_CAPABILITY[name] for name in layouts}
 
     def replace(self, **changes: object) -> ConvCase:
         """A copy with some fields changed."""

@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 from conv2d.gate.capabilities import Capabilities
-from conv2d.gate.case import ConvCase
+from conv2d.gate.case import INPUT_LAYOUTS, LAYOUT_CAPABILITY, ConvCase
 
 __all__ = ["DIMENSIONS", "Coverage", "regions", "unreached"]
 
@@ -29,8 +29,8 @@ __all__ = ["DIMENSIONS", "Coverage", "regions", "unreached"]
 DIMENSIONS: dict[str, tuple[str, ...]] = {
     "kind": ("conv2d", "corr2d"),
     "dtype": ("float64", "float32", "float16", "bfloat16"),
-    "input layout": ("contiguous", "channels_last", "strided", "transposed", "offset"),
-    "weight layout": ("contiguous", "channels_last", "strided", "transposed", "offset"),
+    "input layout": INPUT_LAYOUTS,
+    "weight layout": INPUT_LAYOUTS,
     "groups": ("plain", "grouped", "depthwise"),
     "stride": ("1", "int", "pair"),
     "dilation": ("1", "int", "pair"),
@@ -45,8 +45,6 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
 _TILE_EDGES = frozenset({7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 66})
 #: Inputs from this many elements on are "large" (past narrow-index and size-threshold limits).
 _LARGE = 2**16
-#: Layout capability of each case layout ("transposed" views are strided views).
-_LAYOUT_CAPABILITY = {"transposed": "strided"}
 
 
 def _form(value: object) -> str:
@@ -196,7 +194,7 @@ def unreached(coverage: Coverage, capabilities: Capabilities) -> list[str]:
     """
     missing = [f"dtype: {d}" for d in _names(capabilities.dtypes) if not coverage.reached("dtype", d)]
     layouts = {
-        _LAYOUT_CAPABILITY.get(r, r)
+        LAYOUT_CAPABILITY[r]
         for dim in ("input layout", "weight layout")
         for r, n in coverage.counts[dim].items()
         if n

@@ -21,10 +21,11 @@ import torch
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Flaky, HypothesisException
 
-from conv2d.gate.case import ConvCase
+from conv2d.gate import hostcalls
+from conv2d.gate.case import INPUT_LAYOUTS, ConvCase
 from conv2d.gate.coverage import Coverage
 from conv2d.gate.diagnosis import explain
-from conv2d.gate.properties import PROPERTIES, Property
+from conv2d.gate.properties import PROPERTIES, Note, Property, collect_notes
 from conv2d.gate.reference import GateError
 from conv2d.gate.strategies import conv_cases, corr2d_cases
 from conv2d.gate.target import CallTimeout, Target, Unsupported, Violation
@@ -106,7 +107,10 @@ class Failure:
 
     ``cause`` names a misbehaviour that is not a law's violation — an exception the
     target raised, a crash, a time-out — so that one cause taking down several
-    properties is reported once.
+    properties is reported once. ``regions`` names the known torch bugs
+    (:mod:`conv2d.gate.upstream`) whose regions the failing calls of the host's
+    convolution touched, and ``known`` those of them this host has: a failure with
+    ``known`` is a known torch bug, reported apart from new failures.
     """
 
     case: ConvCase
@@ -114,6 +118,8 @@ class Failure:
     repro: str
     blob: str | None
     cause: str | None = None
+    regions: tuple[str, ...] = ()
+    known: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +131,9 @@ class PropertyResult:
     cases by the reason the target gave, and ``declined`` describes them: the
     first declined case and what every declined case had in common; ``coverage``
     counts the generated cases per region of the problem space
-    (:class:`conv2d.gate.coverage.Coverage`, as JSON).
+    (:class:`conv2d.gate.coverage.Coverage`, as JSON); ``notes`` holds what the laws
+    reported without failing (a platform behaviour such as flushed half-precision
+    subnormals), each with the number of cases it was seen on.
     """
 
     property: str
@@ -139,6 +147,7 @@ class PropertyResult:
     failure: Failure | None = None
     declined: dict[str, str] = dataclasses.field(default_factory=dict)
     coverage: dict[str, Any] = dataclasses.field(default_factory=dict)
+    notes: tuple[Note, ...] = ()
 
     def with_status(self, status: Status, note: str) -> PropertyResult:
         return dataclasses.replace(self, status=status, note=note)
@@ -214,10 +223,7 @@ def describe_declined(cases: list[ConvCase]) -> str:
         ("strided", lambda c: c.stride not in (1, (1, 1))),
         ("dilated", lambda c: c.dilation not in (1, (1, 1))),
         *((f"in {d}", (lambda c, d=d: c.dtype == d)) for d in ("float64", "float32", "float16", "bfloat16")),
-        *(
-            (f"with {x} input", (lambda c, x=x: c.input_layout == x))
-            for x in ("channels_last", "strided", "transposed", "offset")
-        ),
+        *((f"with {x} input", (lambda c, x=x: c.input_layout == x)) for x in INPUT_LAYOUTS[1:]),
     ]
     common = [name for name, has in features if all(has(c) for c in cases)]
     shared = f"every one {', '.join(common)}; " if common and len(cases) > 1 else ""
@@ -290,7 +296,10 @@ def run_property(
         "shrinks": 0,
         "shrink_cut": "",
         "timeout": None,
+        "touched": [],
+        "regions": [],
     }
+    notes: collections.Counter[tuple[str, str]] = collections.Counter()
     unsupported: collections.Counter[str] = collections.Counter()
     declined_cases: dict[str, list[ConvCase]] = {}
     coverage = Coverage()
@@ -321,7 +330,13 @@ def run_property(
         if state["case"] is None:
             coverage.add(case)
         try:
-            prop.check(target, case)
+            with hostcalls.recording() as touched, collect_notes() as noted:
+                try:
+                    prop.check(target, case)
+                finally:
+                    if state["case"] is None:  # notes of the search, not of the shrinking
+                        notes.update((n.text, n.behaviour) for n in noted)
+                    state["touched"] = sorted(touched)
         except Unsupported as exc:
             reason = str(exc)
             unsupported[reason] += 1
@@ -331,7 +346,7 @@ def run_property(
             state["timeout"] = (case, str(exc))
             return
         except Violation as exc:
-            state["case"], state["message"] = case, str(exc)
+            state["case"], state["message"], state["regions"] = case, str(exc), state["touched"]
             raise
         state["run"] += 1
 
@@ -351,6 +366,7 @@ def run_property(
                 repro=repro_snippet(target, prop, state["case"]),
                 blob=_blob(exc),
                 cause=cause_of(state["message"]),
+                regions=tuple(state["regions"]),
             )
             extra = explain(target, state["case"], prop.name) if failure.cause is None else []
             if extra:
@@ -377,6 +393,7 @@ def run_property(
         failure=failure,
         declined={reason: describe_declined(cases) for reason, cases in declined_cases.items()},
         coverage=coverage.to_json(),
+        notes=tuple(Note(text, behaviour, cases) for (text, behaviour), cases in notes.items()),
     )
 
 

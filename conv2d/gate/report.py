@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from conv2d.gate import upstream
 from conv2d.gate.capabilities import Capabilities
 from conv2d.gate.coverage import Coverage, unreached
 from conv2d.gate.engine import PropertyResult
@@ -20,6 +21,7 @@ __all__ = [
     "causes",
     "cpu_model",
     "environment",
+    "known_bugs",
     "render_markdown",
     "render_text",
     "to_json",
@@ -36,7 +38,9 @@ def _cell(result: PropertyResult | None) -> str:
         extra = f" ({result.examples})"
         if result.unsupported:
             extra = f" ({result.examples}; {sum(result.unsupported.values())} unsupported)"
-        return result.status + extra
+        return result.status + extra + (" (note)" if result.notes else "")
+    if result.failure is not None and result.failure.known:
+        return f"{result.status} (known torch bug)"
     return result.status
 
 
@@ -50,12 +54,50 @@ def _grid(report: SuiteReport) -> tuple[list[str], dict[tuple[str, str], Propert
     return names, cells
 
 
+def known_bugs(result: PropertyResult) -> tuple[str, ...]:
+    """The known torch bugs (present on this host) a failing result's calls touched; empty for a new failure."""
+    return result.failure.known if result.failure is not None else ()
+
+
 def _verdict_line(report: SuiteReport) -> str:
     total = len({r.property for r in report.results})
     failing = sorted({r.property for r in report.failed})
-    if failing:
-        return f"verdict: FAIL — {len(failing)} of {total} properties fail: {', '.join(failing)} ({report.seconds:.1f} s)"
-    return f"verdict: PASS — no property fails ({report.seconds:.1f} s)"
+    if not failing:
+        return f"verdict: PASS — no property fails ({report.seconds:.1f} s)"
+    known = sorted({r.property for r in report.failed if known_bugs(r)})
+    split = ""
+    if known:
+        new = sorted(set(failing) - set(known))
+        bugs = sorted({b for r in report.failed for b in known_bugs(r)})
+        split = (
+            f"; {len(known)} in known torch bugs ({', '.join(bugs)}), "
+            f"{len(new)} new{': ' + ', '.join(new) if new else ''}"
+        )
+    return (
+        f"verdict: FAIL — {len(failing)} of {total} properties fail: {', '.join(failing)}{split} "
+        f"({report.seconds:.1f} s)"
+    )
+
+
+def _known_lines(result: PropertyResult) -> list[str]:
+    """What the registry says of a failure's calls: the known torch bugs they hit, or a region the host lacks."""
+    failure = result.failure
+    if failure is None or not failure.regions:
+        return []
+    lines = []
+    for name in failure.regions:
+        bug = upstream.entry(name)
+        if name in failure.known:
+            lines.append(
+                f"    known torch {bug.kind} `{name}` ({upstream.README_SECTION}): {bug.summary}; "
+                "this host has it (probed), so this failure is not new"
+            )
+        else:
+            lines.append(
+                f"    the failing calls lie in the region of known torch {bug.kind} `{name}`, but this host's "
+                "probe does not reproduce it: counted as new"
+            )
+    return lines
 
 
 def causes(report: SuiteReport) -> list[tuple[PropertyResult, list[PropertyResult]]]:
@@ -127,16 +169,20 @@ def render_text(report: SuiteReport, *, coverage: bool = False) -> str:
         row = "  ".join(f"{_cell(cells.get((name, d))):<28}" for d in report.devices)
         lines.append(f"{name:<{width}}  {row}".rstrip())
     notes = [r for r in report.results if r.note and r.failure is None]
-    if notes:
+    observed = [(r, n) for r in report.results for n in r.notes]
+    if notes or observed:
         lines += ["", "notes:"]
         lines += [f"  {r.property}[{r.device}]: {r.status}: {bounded(r.note, 400)}" for r in notes]
+        lines += [f"  {r.property}[{r.device}]: note: {n.render()}" for r, n in observed]
     declined = _declined_lines(report)
     if declined:
         lines += ["", "declined (NotImplementedError raised by the target, not declared):", *declined]
     for i, (r, members) in enumerate(causes(report), start=1):
         assert r.failure is not None
-        verb = "fails (a known failure, xfail)" if r.status == "xfail" else r.status
-        lines += ["", f"[{i}] {r.property} {verb} on {r.device}: {r.law}"]
+        verb: str = "fails (a known failure, xfail)" if r.status == "xfail" else r.status
+        if known_bugs(r):
+            verb += f" (known torch bug: {', '.join(known_bugs(r))})"
+        lines += ["", f"[{i}] {r.property} {verb} on {r.device}: {r.law}", *_known_lines(r)]
         if len(members) > 1:
             others = ", ".join(f"{m.property}[{m.device}]" for m in members[1:])
             lines.append(
@@ -176,6 +222,8 @@ def to_json(report: SuiteReport) -> dict[str, Any]:
                 "repro": r.failure.repro,
                 "blob": r.failure.blob,
                 "cause": r.failure.cause,
+                "regions": list(r.failure.regions),
+                "known": list(r.failure.known),
             }
         results.append(item)
     return {
@@ -238,7 +286,9 @@ def render_markdown(report: SuiteReport) -> str:
         also = "".join(f", <code>{m.property}</code>" for m in members[1:])
         lines += [
             "",
-            f"<details><summary>{icon.get(r.status, '')} <code>{r.property}</code>{also} on {r.device}: {r.failure.case.describe()}</summary>",
+            f"<details><summary>{icon.get(r.status, '')} <code>{r.property}</code>{also} on {r.device}"
+            f"{' (known torch bug: ' + ', '.join(known_bugs(r)) + ')' if known_bugs(r) else ''}: "
+            f"{r.failure.case.describe()}</summary>",
             "",
             "```",
             bounded(r.failure.message),
@@ -249,6 +299,10 @@ def render_markdown(report: SuiteReport) -> str:
             "```",
             "</details>",
         ]
+    observed = [(r, n) for r in report.results for n in r.notes]
+    if observed:
+        lines += ["", "Notes (reported, not failed):", ""]
+        lines += [f"- `{r.property}` on {r.device}: {n.render()}" for r, n in observed]
     missing = unreached_regions(report)
     lines += ["", "<details><summary>coverage</summary>", "", coverage_of(report).markdown(), "</details>"]
     if missing:

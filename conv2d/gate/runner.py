@@ -2,12 +2,18 @@
 
 A target is someone else's code: it may segfault, abort on a corrupted heap,
 call ``os._exit``, or spin forever inside a C function that never gives the
-interpreter back. Each property therefore runs in a worker process started with
-``multiprocessing``'s ``spawn`` method (never a fork of a process that already
-initialised torch's threads or CUDA). The worker tells the parent, over a
-``multiprocessing`` pipe, which case it is checking and when it enters and
-leaves a call of the target. The parent waits on the pipes and the processes'
-sentinels together (``multiprocessing.connection.wait``):
+interpreter back. Each property therefore runs in a worker process. Workers are
+forked by ``multiprocessing``'s fork server: a fresh interpreter that has
+imported torch and the gate (this module) and done nothing else, so a worker is
+never a fork of a process that already initialised torch's threads or CUDA, nor
+of the gate's own process, yet it starts in tens of milliseconds instead of
+importing torch again (seconds). A worker checks that CUDA was not initialised
+before the fork, and takes the parent's environment as it is when the worker
+starts. Where there is no fork server (Windows), workers are ``spawn``
+children. The worker tells the parent, over a ``multiprocessing`` pipe, which
+case it is checking and when it enters and leaves a call of the target. The
+parent waits on the pipes and the processes' sentinels together
+(``multiprocessing.connection.wait``):
 
 * a worker that dies gives ``crashed`` — "crashed with SIGSEGV (signal 11)" or
   "ended the process with exit status 0" — on the case it was checking, with the
@@ -19,8 +25,51 @@ sentinels together (``multiprocessing.connection.wait``):
 
 A fresh worker then takes the next property, so every other property is still
 run and reported. A worker is reused across properties while it stays healthy:
-torch is imported once per worker, not once per property. What the target
+the target is loaded once per worker, not once per property. What the target
 prints goes to a file per worker, never to the gate's terminal.
+
+One hang, paid for once. A target that hangs on some region (every strided
+case, say) would otherwise cost the full call limit, and a fresh worker, in
+every property that reaches the region. So once a call of the run has not
+returned within the user's limit T, each property started after it gives its
+calls a shorter limit S, never more than T: the largest of :data:`SHORT_FLOOR`,
+:data:`SHORT_MULTIPLE` x the most CPU time a call of the run that returned took,
+and :data:`WAIT_MULTIPLE` x the longest such call on the clock. CPU time is what
+a call costs whatever else the machine runs: on two shared cores, a double
+backward of at most 0.08 s of CPU took 0.67 s on the clock, and ten times that,
+paid by every later property, is what S is for avoiding. The clock term keeps
+room for a target whose calls wait rather than compute (a device, a lock, a
+subprocess). A later call past S is reported ``timeout`` with the same cause as
+the first (the report lists the properties under one cause), and its message
+says so — "did not return within the S s time limit ...; an earlier call
+(property P) hung past the full T s limit on case ..., so later calls are given
+S s" — and how to give it the full T: run that property alone. Once a worker has
+been lost, or a call runs past S, one spare worker is kept started ahead, so
+that replacing a spent worker costs nothing on the critical path (not even
+loading the target); a run in which nothing misbehaves never starts one.
+
+What the verdict depends on. The cases are the seed's: which cases a property
+checks, and so on which case it times out, does not depend on time. Whether a
+call times out does, as with any time limit: a call slower than T on this
+machine, under this load, is a ``timeout``. After a first time-out, a call
+slower than S is one too, and S is measured from this run's own calls, so a
+target that is merely slow on some cases (ten times slower than on every case
+before them) can be reported ``timeout`` on them where a run at the full T
+would have waited them out; the message names S, T and the case, and
+``--property NAME`` alone replays the property at the full T. With ``-n`` above
+1, which properties start before the first time-out (and so keep the full T)
+depends on timing too. A target that hangs gets the same verdict at S as at T:
+the same status, on the same case, after the same number of cases that held.
+
+Messages. The worker sends the parent tuples whose first item names their kind:
+``("ready",)``, ``("case", case)``, ``("call", what, thread)``, ``("return",
+timing, thread)`` (``timing`` is the call's ``(seconds, cpu_seconds)``, or None
+for a call that ended because a call nested in it timed out), ``("regions", names)``
+(sent before a call of the host's convolution that lies in the regions of known torch
+bugs, :mod:`conv2d.gate.hostcalls`, so that a crash in it is attributed) and ``("result",
+result)``. :meth:`_Runner._receive` hands each to the method ``_on_<kind>``, so
+a new kind is one method. The parent sends ``(job, limit)`` for each property
+(``limit``: the per-call time limit for that job) and ``None`` to stop.
 """
 
 from __future__ import annotations
@@ -32,6 +81,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,17 +92,55 @@ from conv2d.gate.engine import PROFILES, Failure, PropertyResult, repro_snippet
 from conv2d.gate.properties import PROPERTIES
 from conv2d.gate.target import Target, bounded
 
-__all__ = ["GRACE", "run_isolated"]
+__all__ = ["GRACE", "SHORT_FLOOR", "SHORT_MULTIPLE", "WAIT_MULTIPLE", "run_isolated"]
 
 #: Seconds past the per-call time limit before the parent kills a worker stuck in native code
 #: (at least this, or a third of the time limit): time for the worker's own time-out to fire first.
 GRACE = 2.0
+#: After a first time-out, later calls get max(SHORT_FLOOR, SHORT_MULTIPLE x the most CPU seconds a
+#: call that returned took, WAIT_MULTIPLE x the most seconds such a call took), never more than the
+#: user's limit.
+SHORT_FLOOR = 2.0
+SHORT_MULTIPLE = 10.0
+WAIT_MULTIPLE = 3.0
 _STDERR_TAIL = 1500
+
+Job = tuple[str, str, str, int]
 
 
 # -- the worker side --------------------------------------------------------------------------------
-def _worker(conn: Any, spec: str, kind: str, timeout: float, log: str, capabilities: Any) -> None:
-    """Load the target, then run the jobs the parent sends until it sends None."""
+def _warm_up(torch: Any) -> None:
+    """Pay torch's one-off costs of a process before the target's first call, so that they are not timed as its.
+
+    The first backward of a process starts autograd's engine: 0.7 s on an idle machine, over a second on a
+    loaded machine, on a 1x1 case. Timed as the target's call, it would set the run's slowest
+    call, and so the shorter limit after a time-out, by a cost no later call pays. The
+    convolution is ATen's own, never an entry point that a target or tracer may have replaced.
+    """
+    conv = torch.ops.aten.convolution.default
+    for dtype in (torch.float32, torch.float64):
+        x = torch.ones(1, 1, 3, 3, dtype=dtype, requires_grad=True)
+        w = torch.ones(1, 1, 2, 2, dtype=dtype, requires_grad=True)
+        y = conv(x, w, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1)
+        gx, gw = torch.autograd.grad(y, (x, w), torch.ones_like(y), create_graph=True)
+        torch.autograd.grad(gx.sum() + gw.sum(), (x, w), allow_unused=True)
+
+
+def _context() -> Any:
+    """Where workers come from: the fork server, with this module (so torch and the gate) imported once."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # no effect once the fork server runs: it has it already
+    return context
+
+
+def _worker(
+    conn: Any, spec: str, kind: str, timeout: float, log: str, capabilities: Any, environ: dict[str, str]
+) -> None:
+    """Load the target, then run the ``(job, limit)`` pairs the parent sends until it sends None."""
+    os.environ.clear()  # the parent's environment now, not the fork server's when it started
+    os.environ.update(environ)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -60,28 +148,58 @@ def _worker(conn: Any, spec: str, kind: str, timeout: float, log: str, capabilit
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
     import torch
 
+    if getattr(torch.cuda, "_is_in_bad_fork", lambda: False)():
+        raise RuntimeError("the fork server initialised CUDA before forking this worker: it cannot use CUDA")
     torch.set_num_threads(max(1, int(os.environ.get("CONV2D_WORKER_THREADS", "1"))))
+    _warm_up(torch)
+    from conv2d import hostile
+    from conv2d.gate import hostcalls
     from conv2d.gate.engine import run_property
 
+    if hostile.active():  # the parent's environment asks for it, whatever the fork server's was
+        hostile.install()
+    lock = threading.Lock()  # calls may come from several threads (the concurrency law)
+
+    def send(message: tuple) -> None:
+        with lock:
+            conn.send(message)
+
+    # before the target is loaded: the host's convolution is traced, its known-bug regions sent ahead of each call
+    hostcalls.install(on_regions=lambda names: send(("regions", names)))
     target = Target.load(spec, kind=kind, timeout=timeout)  # type: ignore[arg-type]
     if capabilities is not None:
         target.capabilities = capabilities
-    target.on_call = lambda what: conn.send(("call", what) if what is not None else ("return",))
-    conn.send(("ready",))
+    started = threading.local()  # a call is entered and left in the same thread
+
+    def on_call(what: str | None) -> None:
+        thread = threading.get_ident()
+        if what is not None:
+            # the whole worker's CPU time: its other threads wait while a call runs
+            started.at = (time.perf_counter(), time.process_time())
+            send(("call", what, thread))
+        else:
+            wall, cpu = started.at
+            # untimed: a call that ended because a call nested in it timed out did not return on its own
+            timing = None if target.hung else (time.perf_counter() - wall, time.process_time() - cpu)
+            send(("return", timing, thread))
+
+    target.on_call = on_call
+    send(("ready",))
     while True:
-        job = conn.recv()
-        if job is None:
+        order = conn.recv()
+        if order is None:
             return
-        name, device, profile, seed = job
+        (name, device, profile, seed), limit = order
+        target.timeout = limit
         result = run_property(
             PROPERTIES[name],
             target,
             device=device,
             profile=profile,
             seed_value=seed,
-            on_case=lambda case: conn.send(("case", case)),
+            on_case=lambda case: send(("case", case)),
         )
-        conn.send(("result", result))
+        send(("result", result))
         if target.hung:  # a call still runs in a daemon thread: this worker is spent
             return
 
@@ -92,12 +210,31 @@ class _Worker:
     process: Any
     conn: Any
     log: str
-    job: tuple[str, str, str, int] | None = None
+    job: Job | None = None
+    limit: float = 0.0  # the per-call time limit the job was given
+    measured: tuple[float, float] = (0.0, 0.0)  # the run's costliest and slowest call when it was given
     started: float = 0.0
     case: ConvCase | None = None
-    call: str | None = None
-    call_started: float = 0.0
+    calls: dict[int, tuple[str, float]] = dataclasses.field(default_factory=dict)  # thread: (what, since)
+    regions: set[str] = dataclasses.field(
+        default_factory=set
+    )  # known-bug regions the case's host calls touched
     ready: bool = False
+
+    @property
+    def call(self) -> str | None:
+        """The call entered last and not left yet (what a crash happened during)."""
+        return next(reversed(self.calls.values()))[0] if self.calls else None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Hang:
+    """The run's first call that did not return within the full limit."""
+
+    property: str
+    case: str
+    limit: float
+    cause: str
 
 
 def _signal_name(code: int) -> str:
@@ -125,18 +262,42 @@ class _Runner:
         self.target = target
         self.timeout = timeout
         self.size = max(1, workers)
-        self.context = multiprocessing.get_context("spawn")
+        self.context = _context()
         self.logs = tempfile.mkdtemp(prefix="conv2d-workers-")
         self.pool: list[_Worker] = []
         self.count = 0
+        self.slowest = 0.0  # the longest call of the run that returned, on the worker's clock
+        self.costliest = 0.0  # the most CPU seconds a call of the run that returned took
+        self.hang: _Hang | None = None  # the first call that hung past the full limit
+        self.spare = False  # keep one worker started ahead (once workers have been seen to get spent)
 
+    # -- limits ----------------------------------------------------------------------------------
+    def _short_limit(self) -> float:
+        return min(
+            self.timeout,
+            max(SHORT_FLOOR, SHORT_MULTIPLE * self.costliest, WAIT_MULTIPLE * self.slowest),
+        )
+
+    def _limit(self) -> float:
+        """The per-call time limit a job dispatched now is given."""
+        return self.timeout if self.hang is None else self._short_limit()
+
+    # -- workers ---------------------------------------------------------------------------------
     def _start(self) -> _Worker:
         parent, child = self.context.Pipe()
         self.count += 1
         log = os.path.join(self.logs, f"worker-{self.count}.log")
         process = self.context.Process(
             target=_worker,
-            args=(child, self.target.spec, self.target.kind, self.timeout, log, self.target.capabilities),
+            args=(
+                child,
+                self.target.spec,
+                self.target.kind,
+                self.timeout,
+                log,
+                self.target.capabilities,
+                dict(os.environ),
+            ),
             daemon=True,
             name=f"conv2d-worker-{self.count}",
         )
@@ -153,6 +314,12 @@ class _Runner:
         worker.conn.close()
         self.pool.remove(worker)
 
+    def _lost(self, worker: _Worker) -> None:
+        """Kill a worker that cannot take another job; keep a spare started ahead from now on."""
+        self.spare = True
+        self._retire(worker, kill=True)
+
+    # -- verdicts --------------------------------------------------------------------------------
     def _verdict(self, worker: _Worker, status: str, what: str) -> PropertyResult:
         assert worker.job is not None
         name, device, _, _ = worker.job
@@ -169,29 +336,53 @@ class _Runner:
                 repro=repro_snippet(self.target, prop, case),
                 blob=None,
                 cause=what,
+                regions=tuple(sorted(worker.regions)),
             )
         return PropertyResult(name, prop.law, device, status, seconds=seconds, note=note, failure=failure)  # type: ignore[arg-type]
 
-    def run(
-        self, jobs: Sequence[tuple[str, str, str, int]], on_result: Callable[[PropertyResult], bool]
-    ) -> None:
+    def _timed_out(self, worker: _Worker, result: PropertyResult) -> PropertyResult:
+        """Record the run's first time-out; give a later one the first one's cause and say which limit it had."""
+        failure = result.failure
+        if self.hang is None:
+            if worker.limit >= self.timeout:
+                case = failure.case.describe() if failure is not None else "(no case recorded)"
+                self.hang = _Hang(
+                    result.property, case, self.timeout, (failure and failure.cause) or "timeout"
+                )
+            return result
+        if failure is not None:
+            failure = dataclasses.replace(failure, cause=self.hang.cause)
+        if worker.limit >= self.timeout:  # it was given the full limit (it started before the first hang)
+            return dataclasses.replace(result, failure=failure)
+        why = (
+            f"; an earlier call (property {self.hang.property}) hung past the full {self.hang.limit:g} s "
+            f"limit on case {self.hang.case}, so later calls are given {worker.limit:g} s (the largest of "
+            f"{SHORT_FLOOR:g} s, {SHORT_MULTIPLE:g} x the most CPU time a call that returned took and "
+            f"{WAIT_MULTIPLE:g} x the longest such call, when this property started: "
+            f"{worker.measured[0]:.2g} s CPU, {worker.measured[1]:.2g} s); run --property "
+            f"{result.property} alone to give its calls the full {self.timeout:g} s"
+        )
+        if failure is not None:
+            first, newline, rest = failure.message.partition("\n")  # before any stderr the worker left
+            failure = dataclasses.replace(failure, message=bounded(f"{first}{why}{newline}{rest}"))
+        return dataclasses.replace(result, note=f"{result.note}{why}", failure=failure)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self, jobs: Sequence[Job], on_result: Callable[[PropertyResult], bool]) -> None:
         """Run every job; ``on_result`` returns True to stop early (fail-fast)."""
         pending = list(jobs)
         stop = False
         try:
             while (pending and not stop) or any(w.job is not None for w in self.pool):
-                while not stop and pending and len(self.pool) < min(self.size, len(pending) + self._busy()):
+                wanted = min(self.size + int(self.spare), len(pending) + self._busy())
+                while not stop and pending and len(self.pool) < wanted:
                     self._start()
-                for worker in self.pool:
-                    if worker.ready and worker.job is None and pending and not stop:
-                        job = pending.pop(0)
-                        worker.job, worker.started, worker.case, worker.call = (
-                            job,
-                            time.perf_counter(),
-                            None,
-                            None,
-                        )
-                        worker.conn.send(job)
+                free = [w for w in self.pool if w.ready and w.job is None]
+                for worker in free[
+                    : max(0, self.size - self._busy())
+                ]:  # a spare waits for a lost worker's place
+                    if pending and not stop:
+                        self._dispatch(worker, pending.pop(0))
                 idle = [w for w in self.pool if w.job is None and w.ready and (stop or not pending)]
                 for worker in idle:
                     worker.conn.send(None)
@@ -210,35 +401,63 @@ class _Runner:
                     worker.process.kill()
                 self._retire(worker, kill=True)
 
+    def _dispatch(self, worker: _Worker, job: Job) -> None:
+        worker.job, worker.limit, worker.started = job, self._limit(), time.perf_counter()
+        worker.measured = (self.costliest, self.slowest)
+        worker.case, worker.calls = None, {}
+        worker.conn.send((job, worker.limit))
+
     def _busy(self) -> int:
         return sum(1 for w in self.pool if w.job is not None)
+
+    # -- what the workers say --------------------------------------------------------------------
+    def _receive(self, worker: _Worker, message: tuple) -> PropertyResult | None:
+        """Dispatch a worker's message to ``_on_<kind>``; a finished job's result comes back."""
+        handler = getattr(self, f"_on_{message[0]}", None)
+        if handler is None:
+            raise RuntimeError(f"a worker sent a message of unknown kind {message[0]!r}")
+        return handler(worker, *message[1:])
+
+    def _on_ready(self, worker: _Worker) -> None:
+        worker.ready = True
+
+    def _on_case(self, worker: _Worker, case: ConvCase) -> None:
+        worker.case = case
+        worker.regions = set()
+
+    def _on_regions(self, worker: _Worker, names: list[str]) -> None:
+        worker.regions.update(names)
+
+    def _on_call(self, worker: _Worker, what: str, thread: int) -> None:
+        worker.calls[thread] = (what, time.perf_counter())
+
+    def _on_return(self, worker: _Worker, timing: tuple[float, float] | None, thread: int) -> None:
+        worker.calls.pop(thread, None)
+        if timing is not None:
+            self.slowest, self.costliest = max(self.slowest, timing[0]), max(self.costliest, timing[1])
+
+    def _on_result(self, worker: _Worker, result: PropertyResult) -> PropertyResult:
+        worker.job = None
+        if result.status in ("timeout", "not run"):  # a call still runs inside: replace it
+            self._lost(worker)
+        if result.status == "timeout":
+            result = self._timed_out(worker, result)
+        return result
 
     def _poll(self, worker: _Worker) -> PropertyResult | None:
         """Read what the worker said; return a finished job's result (or its crash/timeout verdict)."""
         try:
             while worker.conn.poll():
-                message = worker.conn.recv()
-                kind = message[0]
-                if kind == "ready":
-                    worker.ready = True
-                elif kind == "case":
-                    worker.case = message[1]
-                elif kind == "call":
-                    worker.call, worker.call_started = message[1], time.perf_counter()
-                elif kind == "return":
-                    worker.call = None
-                elif kind == "result":
-                    result: PropertyResult = message[1]
-                    worker.job = None
-                    if result.status in ("timeout", "not run"):  # a call still runs inside: replace it
-                        self._retire(worker, kill=True)
+                result = self._receive(worker, worker.conn.recv())
+                if result is not None:
                     return result
         except (EOFError, OSError):
             pass
         now = time.perf_counter()
         if not worker.process.is_alive():
             code = worker.process.exitcode
-            if worker.job is None:
+            if worker.job is None:  # it left on its own after a result (a call of it still ran): spent
+                self.spare = self.spare or worker.ready
                 self._retire(worker, kill=False)
                 if not worker.ready:
                     raise RuntimeError(
@@ -252,34 +471,34 @@ class _Runner:
                 else f"ended the process with exit status {code}{during}"
             )
             verdict = self._verdict(worker, "crashed", what)
-            self._retire(worker, kill=False)
+            self._lost(worker)
             return verdict
-        grace = max(GRACE, self.timeout / 3)
-        if (
-            worker.job is not None
-            and worker.call is not None
-            and now - worker.call_started > self.timeout + grace
-        ):
+        if worker.job is None:
+            return None
+        oldest = min(worker.calls.values(), key=lambda call: call[1], default=None)
+        if oldest is not None and now - oldest[1] > self._short_limit():
+            self.spare = True  # a call already runs long: have its replacement ready if it hangs
+        grace = max(GRACE, worker.limit / 3)
+        if oldest is not None and now - oldest[1] > worker.limit + grace:
             what = (
-                f"timeout: {worker.call} did not return within {self.timeout:g} s "
+                f"timeout: {oldest[0]} did not return within {worker.limit:g} s "
                 "(and could not be interrupted: native code holds the interpreter)"
             )
-            verdict = self._verdict(worker, "timeout", what)
-            self._retire(worker, kill=True)
+            verdict = self._timed_out(worker, self._verdict(worker, "timeout", what))
+            self._lost(worker)
             return verdict
-        if worker.job is not None:
-            profile = PROFILES[worker.job[2]]
-            limit = profile.budget + profile.shrink_budget + self.timeout + 2 * grace
-            if now - worker.started > limit:
-                verdict = self._verdict(worker, "incomplete", f"the property ran past its {limit:g} s guard")
-                self._retire(worker, kill=True)
-                return verdict
+        profile = PROFILES[worker.job[2]]
+        limit = profile.budget + profile.shrink_budget + self.timeout + 2 * max(GRACE, self.timeout / 3)
+        if now - worker.started > limit:
+            verdict = self._verdict(worker, "incomplete", f"the property ran past its {limit:g} s guard")
+            self._lost(worker)
+            return verdict
         return None
 
 
 def run_isolated(
     target: Target,
-    jobs: Sequence[tuple[str, str, str, int]],
+    jobs: Sequence[Job],
     *,
     workers: int = 1,
     on_result: Callable[[PropertyResult], bool],

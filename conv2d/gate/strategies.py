@@ -29,7 +29,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from conv2d.gate.capabilities import Capabilities
-from conv2d.gate.case import INPUT_LAYOUTS, ConvCase, Pair, ValueMode, resolve_padding
+from conv2d.gate.case import INPUT_LAYOUTS, LAYOUT_CAPABILITY, ConvCase, Pair, ValueMode, resolve_padding
 
 __all__ = [
     "PRODUCTION_LAYERS",
@@ -93,11 +93,9 @@ def dtypes_for(capabilities: Capabilities) -> list[str]:
 
 
 def layouts_for(capabilities: Capabilities) -> list[str]:
-    """Case layouts the target supports ("strided" covers sliced and transposed views)."""
+    """Case layouts the target supports ("strided" covers sliced, transposed and channel-sliced views)."""
     allowed = set(capabilities.layouts)
-    return [
-        name for name in INPUT_LAYOUTS if name in allowed or (name == "transposed" and "strided" in allowed)
-    ]
+    return [name for name in INPUT_LAYOUTS if LAYOUT_CAPABILITY[name] in allowed]
 
 
 def _check_requirements(require: Collection[str]) -> None:

@@ -6,12 +6,13 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 
+from conv2d.gate import hostcalls, upstream
 from conv2d.gate.engine import FAILING, PROFILES, PropertyResult, properties_for, run_property
 from conv2d.gate.known import KnownList, apply_known, stale_entries
 from conv2d.gate.properties import PROPERTIES
 from conv2d.gate.target import Target
 
-__all__ = ["SuiteReport", "run_suite"]
+__all__ = ["SuiteReport", "run_suite", "with_host_facts"]
 
 
 @dataclasses.dataclass
@@ -46,6 +47,25 @@ class SuiteReport:
         if any(r.status != "error" for r in self.failed):
             return 1
         return 2 if self.failed else 0
+
+
+def with_host_facts(result: PropertyResult) -> PropertyResult:
+    """``result`` with what this host's torch is known to do: the known bugs a failure's calls touched
+    (:mod:`conv2d.gate.upstream`, probed once per host), and "as this host's F.conv2d does" on a note
+    of a behaviour the host has. The status is unchanged: a known torch bug still fails the run."""
+    failure = result.failure
+    if failure is not None and failure.regions:
+        known = tuple(name for name in failure.regions if upstream.present(name))
+        result = dataclasses.replace(result, failure=dataclasses.replace(failure, known=known))
+    if any(n.behaviour for n in result.notes):
+        notes = tuple(
+            dataclasses.replace(n, text=f"{n.text}, as this host's F.conv2d does")
+            if n.behaviour and upstream.present(n.behaviour)
+            else n
+            for n in result.notes
+        )
+        result = dataclasses.replace(result, notes=notes)
+    return result
 
 
 def run_suite(
@@ -94,7 +114,7 @@ def run_suite(
             jobs.append((prop.name, device, profile, seed))
 
     def finish(result: PropertyResult) -> bool:
-        result = apply_known(result, xfails, warnings)
+        result = apply_known(with_host_facts(result), xfails, warnings)
         results.append(result)
         if on_result is not None:
             on_result(result)
@@ -105,10 +125,13 @@ def run_suite(
 
         run_isolated(target, jobs, workers=workers, on_result=finish)
     else:
-        for name, device, _, _ in jobs:
-            result = run_property(PROPERTIES[name], target, device=device, profile=profile, seed_value=seed)
-            if finish(result):
-                break
+        with hostcalls.traced_target(target):
+            for name, device, _, _ in jobs:
+                result = run_property(
+                    PROPERTIES[name], target, device=device, profile=profile, seed_value=seed
+                )
+                if finish(result):
+                    break
     catalogue = [(p.name, d) for p in properties_for(target.kind) for d in ("cpu", "cuda")]
     warnings += stale_entries([xfails, skips], catalogue)
     warnings += [

@@ -49,6 +49,21 @@ is a convolution of the output gradient with the kernel, the weight gradient a
 correlation of two whole planes (``S = sum_n ||x[n, c]||_2 ||g[n, o]||_2`` by
 Cauchy-Schwarz).
 
+Underflow. Near zero, rounding error is absolute, not relative: Higham's model
+with underflow (§2.1, eq. 2.8) is ``fl(a op b) = (a op b)(1 + d) + e`` with
+``|e| <= lambda * u`` under gradual underflow, ``lambda`` the smallest normal
+number, and ``|e| <= lambda`` when results below ``lambda`` are flushed to zero.
+Each of the ``K + 1`` accumulations adds one such ``e`` in the accumulator's
+format and the final rounding one in the output's (two with the bias added
+after rounding)::
+
+    + (K + 1) * e_acc + e_out      (2 * e_out with a bias added after rounding)
+
+Flushing is allowed where the target may flush (``subnormals="half-may-flush"``
+in float16/bfloat16, the default; every dtype with ``ieee=False``), gradual
+underflow is assumed everywhere else. The term matters only for results within
+a few ``lambda`` of zero: 6.1e-5 in float16, 1.2e-38 in bfloat16 and float32.
+
 Each error is reported as a *ratio to its bound*: a ratio above 1 is a
 violation, and a correct implementation measures at most 0.5.
 
@@ -122,10 +137,29 @@ class Precision:
     u_in: float
     u_acc: float
     u_out: float
+    eta_acc: float = 0.0
+    eta_out: float = 0.0
+
+
+def _eta(dtype: torch.dtype, *, flush: bool) -> float:
+    """The absolute rounding error near zero in ``dtype``: lambda if flushed to zero, lambda * u if gradual."""
+    tiny = torch.finfo(dtype).tiny
+    return tiny if flush else tiny * _U[dtype]
+
+
+def _with_underflow(p: Precision, accumulator: torch.dtype, output: torch.dtype, flush: bool) -> Precision:
+    return dataclasses.replace(
+        p, eta_acc=_eta(accumulator, flush=flush and accumulator in _HALF), eta_out=_eta(output, flush=flush)
+    )
 
 
 def precision_for(
-    dtype: torch.dtype, *, tf32: bool = False, backward: bool = False, accumulation: str = "float32"
+    dtype: torch.dtype,
+    *,
+    tf32: bool = False,
+    backward: bool = False,
+    accumulation: str = "float32",
+    flush: bool = False,
 ) -> Precision:
     """The precision F.conv2d's contract implies for ``dtype`` (TF32 or in-dtype accumulation if declared).
 
@@ -133,10 +167,17 @@ def precision_for(
     bfloat16 backward accumulates in the dtype itself (its input gradient is off
     by about ``K * u(dtype)``, measured on torch 2.13), so gradients of reduced
     precision are judged with ``u_acc = u(dtype)``. ``accumulation="dtype"`` does
-    the same for the forward pass of a target that declares it.
+    the same for the forward pass of a target that declares it. ``flush=True`` allows results
+    below the smallest normal number to be flushed to zero (see *Underflow* above).
     """
     if accumulation not in ("float32", "dtype"):
         raise ValueError(f"accumulation={accumulation!r}; expected 'float32' or 'dtype'")
+    p = _contract(dtype, tf32=tf32, backward=backward, accumulation=accumulation)
+    accumulator = dtype if p.u_acc == _U[dtype] else torch.float32
+    return _with_underflow(p, accumulator, dtype, flush)
+
+
+def _contract(dtype: torch.dtype, *, tf32: bool, backward: bool, accumulation: str) -> Precision:
     if dtype == torch.float64:
         return Precision("float64", 0.0, _U[torch.float64], _U[torch.float64])
     if dtype == torch.float32:
@@ -232,6 +273,7 @@ def bound(
     p = precision
     output = expected.abs() if unbiased is None else expected.abs() + unbiased.abs()
     first = (2 * p.u_in + (reduction + 1) * p.u_acc) * magnitude + p.u_out * output
+    first = first + (reduction + 1) * p.eta_acc + (p.eta_out if unbiased is None else 2 * p.eta_out)
     if scale is not None:
         first = first + transform_factor(transformed) * p.u_acc * scale
     # An exact zero result from zero magnitude and scale must be exact; keep the bound positive.

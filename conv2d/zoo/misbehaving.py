@@ -2,10 +2,10 @@
 
 They are not bugs of the convolution's arithmetic (those are in ``mutants``) but of
 its process: a native crash, an exit from inside the call, a hang in C code that
-never gives the interpreter back, an exception with a message of megabytes, a
-target that declines everything, and torch raising ``NotImplementedError`` from
-inside a kernel (which is a defect, not a decline). Each is correct wherever it
-does not misbehave.
+never gives the interpreter back, a Python loop that never ends, an exception
+with a message of megabytes, a target that declines everything, and torch
+raising ``NotImplementedError`` from inside a kernel (which is a defect, not a
+decline). Each is correct wherever it does not misbehave.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ __all__ = [
     "huge_message_on_float16",
     "raises_system_exit_on_bias",
     "segfaults_on_groups",
+    "spins_on_strides",
     "torch_not_implemented",
     "torch_not_implemented_with_bias",
 ]
@@ -93,6 +94,22 @@ def hangs_in_c_on_dilation(
     if dilation not in (1, (1, 1)):
         re.match(r"(a+)+$", "a" * 64 + "b")  # exponential backtracking inside the C regex engine
     return _conv(input, weight, bias, stride, padding, dilation, groups)
+
+
+def spins_on_strides(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Spins forever in Python (``while True: pass``) on strided convolutions; F.conv2d's result otherwise."""
+    if any(s > 1 for s in ((stride, stride) if isinstance(stride, int) else stride)):
+        while True:
+            pass
+    return torch.nn.functional.conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
 def huge_message_on_float16(
