@@ -68,12 +68,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from conv2d.gate.environment import cpu_model
 
-    lines = ["| seed | property | status | labelled as |", "|---|---|---|---|"]
+    lines = ["| seed | labelled as | failing properties |", "|---|---|---|"]
     summary = []
     unlabelled = 0
     notes: set[str] = set()
     for seed in ns.seeds:
         report, seconds, verdict_line = _verdict(seed, ns.profile)
+        by_label: dict[str, list[str]] = {}
         for r in report["results"]:
             notes.update(n["text"] for n in r["notes"])
             if r["status"] not in _FAILING:
@@ -81,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             known = (r["failure"] or {}).get("known") or []
             unlabelled += not known
             label = ", ".join(f"`{k}`" for k in known) or "**new (not labelled)**"
-            lines.append(f"| {seed} | `{r['property']}` | {r['status']} | {label} |")
+            by_label.setdefault(label, []).append(f"`{r['property']}` ({r['status']})")
+        for label, members in by_label.items():
+            lines.append(f"| {seed} | {label} | {len(members)}: {', '.join(members)} |")
         summary.append(f"- seed {seed}: {verdict_line.removeprefix('verdict: ')} — {seconds:.0f} s in all")
     lines += ["", *summary, ""]
     lines += [f"Notes (reported, not failed): {'; '.join(sorted(notes))}." if notes else "No notes.", ""]

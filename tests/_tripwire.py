@@ -26,9 +26,9 @@ kernels. Each wrapper keeps the original's name and docstring
 Only the process that installed the tripwire is affected: a wrapper compares
 ``os.getpid()`` with the installing process's id and calls the original in any
 other process (a ``fork`` child inherits the wrappers but not the tripwire). The
-gate's crash-isolating workers are ``multiprocessing`` *spawn* children: fresh
-interpreters that import neither ``conftest.py`` nor this module, so they get
-torch's own functions (``tests/test_tripwire.py`` checks both).
+gate's crash-isolating workers are forked from a ``multiprocessing`` fork server, a
+fresh interpreter that imports neither ``conftest.py`` nor this module, so they get
+torch's own functions (``tests/test_tripwire.py`` checks a spawned child and a fork).
 
 A target run by the gate in-process is called in a worker thread whose
 exceptions become verdicts, so a trip could be swallowed and read as "the

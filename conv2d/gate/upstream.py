@@ -351,7 +351,7 @@ BUGS: tuple[UpstreamBug, ...] = (
     ),
     _flush_entry(
         "float16",
-        "GPU fast paths commonly flush float16 denormals; a platform behaviour, noted and not failed in half "
+        "GPU fast paths, which commonly flush float16 denormals; a platform behaviour, noted and not failed in half "
         "precision",
     ),
     _flush_entry(

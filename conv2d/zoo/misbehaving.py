@@ -105,11 +105,16 @@ def spins_on_strides(
     dilation: IntPair = 1,
     groups: int = 1,
 ) -> Tensor:
-    """Spins forever in Python (``while True: pass``) on strided convolutions; F.conv2d's result otherwise."""
+    """Spins forever in Python (``while True: pass``) on strided convolutions; the core's result otherwise.
+
+    The core, not the host's F.conv2d: the verdict on this target must not depend on the host's kernels.
+    """
     if any(s > 1 for s in ((stride, stride) if isinstance(stride, int) else stride)):
         while True:
             pass
-    return torch.nn.functional.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    from conv2d.functional import conv2d
+
+    return conv2d(input, weight, bias, stride, padding, dilation, groups)  # type: ignore[arg-type]
 
 
 def huge_message_on_float16(
