@@ -40,48 +40,32 @@ LAYOUTS = ["contiguous", "cl_api", "nhwc", "cl_slice", "w_strided", "batch_strid
 CHUNK, SWEEP, SEED = 120, 300, 20240613  # configurations per child, random ones per bug, the sweep's seed
 
 
-def _pair(v: Any) -> tuple[int, int]:
-    return (int(v[0]), int(v[-1])) if isinstance(v, list | tuple) else (int(v), int(v))
+def _registered(name: str, measured: str) -> Callable[..., bool]:
+    """The region of the registry's entry ``name`` (``conv2d.gate.upstream``) over one F.conv2d call: the sweep
+    checks the very predicate the gate labels failures with."""
+
+    def region(x: Any, w: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int) -> bool:
+        from conv2d.gate.case import Args
+        from conv2d.gate.upstream import entry
+
+        return entry(name).affects(Args(x, w, bias, stride, padding, dilation, groups))
+
+    region.__name__, region.__doc__ = name, measured
+    return region
 
 
-def _nhwc(t: Any) -> bool:
-    """c10's ``is_channels_last_strides_2d``: whether torch's convolution takes its channels_last path."""
-    if t.dim() != 4 or t.stride(1) == 0:
-        return False
-    low = 0
-    for d in (1, 3, 2, 0):
-        if t.shape[d] == 0 or t.stride(d) < low or (d == 0 and low == t.stride(1)):
-            return False
-        low = t.stride(d) * max(t.shape[d], 1)
-    return True
-
-
-def slice_region(x: Any, w: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int) -> bool:
-    """Bug ``slice`` as measured here: float32 with one input channel (and torch routing it to oneDNN), or
-    bfloat16 with one input channel per group (not depthwise); x or w on torch's channels_last path; height
-    stride 1 < width stride; one output column, >= 2 output rows; kernel width >= 2; width dilation 1; not a
-    one-row kernel with height padding. No misses; inside it the bug shows where oneDNN picks its kernel
-    brg_conv_fwd:avx512_core[_bf16] (a cost-model choice), clean where it picks another."""
-    import torch
-
-    if x.dim() != 4 or x.dtype not in (torch.float32, torch.bfloat16) or not torch.backends.mkldnn.enabled:
-        return False
-    (n, c, h, wd), (kh, kw) = x.shape, w.shape[2:]
-    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
-    oh, ow = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    if x.dtype == torch.float32:  # torch's use_mkldnn rule for float32, groups 1
-        channels = c == 1 and (n > 1 or (kh > 3 and kw > 3) or x.numel() > 20480)
-    else:
-        channels = c == groups and (groups == 1 or w.shape[0] != groups)
-    shape = sh == 1 < sw and ow == 1 and oh >= 2 and kw >= 2 and dw == 1 and not (kh == 1 and ph > 0)
-    return channels and shape and (_nhwc(x) or _nhwc(w))
-
-
-def bf16_region(x: Any, w: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int) -> bool:
-    """Bug ``bf16-dilated`` as reported (this host lacks it, so unmeasured here): bfloat16, dilation > 1."""
-    import torch
-
-    return x.dtype == torch.bfloat16 and torch.backends.mkldnn.enabled and max(_pair(dilation)) > 1
+slice_region = _registered(
+    "float32-channels-last-slice-wrong-values",
+    """As measured here: float32 with one input channel (and torch routing it to oneDNN), or bfloat16 with one
+    input channel per group (not depthwise); x or w on torch's channels_last path; height stride 1 < width
+    stride; one output column, >= 2 output rows; kernel width >= 2; width dilation 1; not a one-row kernel
+    with height padding. No misses; inside it the bug shows where oneDNN picks its kernel
+    brg_conv_fwd:avx512_core[_bf16] (a cost-model choice), clean where it picks another.""",
+)
+bf16_region = _registered(
+    "bfloat16-dilated-segfault",
+    "As reported (a host without the bug cannot measure it): bfloat16, dilation > 1.",
+)
 
 
 # ---- the child: build each configuration's tensors, run F.conv2d, judge it ------------------------------
