@@ -78,7 +78,7 @@ def search(target_spec: str, kind: str, dtype: str, *, examples: int, seed: int 
     from hypothesis import strategies as st
 
     from conv2d.gate import PROPERTIES, Target, Unsupported, Violation
-    from conv2d.gate.properties import record_ratios
+    from conv2d.gate.judge import record_ratios
     from conv2d.gate.strategies import conv_cases, corr2d_cases
 
     gate_target = Target.load(target_spec, kind=kind)  # type: ignore[arg-type]

@@ -27,9 +27,9 @@ from conv2d.gate.capabilities import SUBNORMALS
 from conv2d.gate.case import Args, ConvCase
 from conv2d.gate.diagnosis import case_of, diagnose
 from conv2d.gate.errormap import error_map
-from conv2d.gate.properties import _fit_line, _transformed
+from conv2d.gate.judge import REJUDGE_BELOW, case_bound, meta_problem, weaker_fit
 from conv2d.gate.reference import Exact, reference
-from conv2d.gate.tolerance import Precision, bound, judge, precision_for
+from conv2d.gate.tolerance import Precision, judge, precision_for
 
 __all__ = ["SubnormalsFlushed", "assert_conv2d_close"]
 
@@ -128,17 +128,6 @@ def _checked_args(
     return Args(x, w, b, s, p, d, g)
 
 
-def _meta_problem(actual: Tensor, case: ConvCase) -> str | None:
-    """What is wrong with the result's shape, dtype or device, in the gate's message grammar."""
-    if tuple(actual.shape) != case.output_shape:
-        return f"output.shape={tuple(actual.shape)}, but should be {case.output_shape}"
-    if actual.dtype != case.torch_dtype:
-        return f"output.dtype={actual.dtype}, but should be {case.torch_dtype} (the input's dtype)"
-    if actual.device.type != case.device:
-        return f"output.device={actual.device}, but should be {case.device} (the input's device)"
-    return None
-
-
 def _special_values(actual: Tensor, exact: Exact) -> str | None:
     """Where the exact result is NaN or infinite (NaN or inf among the arguments), ``actual`` must not be finite."""
     got = actual.detach().to(device="cpu", dtype=torch.float64)
@@ -161,15 +150,7 @@ def _finite_part(actual: Tensor, exact: Exact) -> Tensor:
 
 
 def _allowed(case: ConvCase, exact: Exact, precision: Precision) -> Tensor:
-    return bound(
-        exact.value,
-        exact.magnitude,
-        reduction=case.reduction_length,
-        precision=precision,
-        transformed=_transformed(case),
-        scale=exact.scale,
-        unbiased=exact.unbiased,
-    )
+    return case_bound(case, exact, precision)
 
 
 def assert_conv2d_close(
@@ -219,7 +200,7 @@ def assert_conv2d_close(
     contract = precision_for(case.torch_dtype, tf32=tf32, accumulation=accumulation, flush=may_flush)
     exact = reference(args)
     prefix = f"{msg}: " if msg else ""
-    meta = _meta_problem(actual, case)
+    meta = meta_problem(actual, case.output_shape, case.torch_dtype, case.device)
     if meta is not None:
         found = diagnose(actual, case, args, precision=contract, exact=exact)
         raise AssertionError(prefix + meta + ("" if found is None else f"\n{found}"))
@@ -245,8 +226,10 @@ def assert_conv2d_close(
     else:
         verdict_note = ""
     fit = ""
-    if verdict.max_ratio < 100:
-        fit = _fit_line(actual, exact.value, lambda p: _allowed(case, exact, p), case, contract, False)
+    if verdict.max_ratio < REJUDGE_BELOW:
+        fit = weaker_fit(
+            actual, exact.value, lambda p: _allowed(case, exact, p), case.torch_dtype, contract, False
+        )
     found = diagnose(actual, case, args, precision=contract, exact=exact)
     lines = [f"{prefix}output vs float64 reference: {verdict.summary()}{verdict_note}{fit}"]
     if found is not None:

@@ -9,7 +9,7 @@ import torch
 
 from conv2d.gate.case import ConvCase
 from conv2d.gate.errormap import error_map
-from conv2d.gate.properties import _transformed
+from conv2d.gate.judge import transform_length as _transformed
 from conv2d.gate.reference import reference
 from conv2d.gate.tolerance import bound, precision_for
 from conv2d.zoo import by_name

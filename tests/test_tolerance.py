@@ -20,7 +20,7 @@ from hypothesis import given
 from conv2d.gate import PROPERTIES, Target, run_property
 from conv2d.gate.case import ConvCase
 from conv2d.gate.engine import PropertyResult
-from conv2d.gate.properties import _transformed
+from conv2d.gate.judge import transform_length as _transformed
 from conv2d.gate.reference import reference
 from conv2d.gate.strategies import conv_cases
 from conv2d.gate.tolerance import HEADROOM, bound, judge, precision_for, transform_factor, weaker_models

@@ -33,8 +33,12 @@ import torch
 from torch import Tensor
 
 from conv2d.gate.case import Args, ConvCase, Pair, as_pair, resolve_padding
-from conv2d.gate.reference import Exact, _f64, _forward_scale, reference, reference_grads
-from conv2d.gate.tolerance import Precision, bound, judge, precision_for, unit_roundoff
+from conv2d.gate.judge import contract as held_to
+from conv2d.gate.judge import exact_bound
+from conv2d.gate.judge import fits as _fits
+from conv2d.gate.judge import transform_length as _transformed
+from conv2d.gate.reference import Exact, as_float64, forward_scale, reference, reference_grads
+from conv2d.gate.tolerance import Precision, precision_for, unit_roundoff
 
 __all__ = [
     "GRADIENT_VARIANTS",
@@ -114,7 +118,7 @@ class Problem:
     @classmethod
     def of(cls, args: Args) -> Problem:
         """The problem of one call (``corr2d`` when the input is 2-D)."""
-        x, w, b = _f64(args.input), _f64(args.weight), _f64(args.bias)
+        x, w, b = as_float64(args.input), as_float64(args.weight), as_float64(args.bias)
         assert x is not None and w is not None
         kind: Literal["conv2d", "corr2d"] = "corr2d" if x.dim() == 2 else "conv2d"
         if kind == "corr2d":
@@ -187,7 +191,7 @@ def evaluate(problem: Problem, call: Call) -> Exact:
     value = _run(call, call.x, call.w, call.b, call.extra)
     magnitude = _run(call, call.x.abs(), call.w.abs(), b_abs, e_abs)
     finite = torch.nan_to_num(call.x, nan=0.0, posinf=0.0, neginf=0.0)  # NaN-filled memory read by a variant
-    scale = _forward_scale(finite, call.w, call.groups).expand_as(value)
+    scale = forward_scale(finite, call.w, call.groups).expand_as(value)
     biased = call.b is not None or call.extra is not None
     unbiased = restore(_run(call, call.x, call.w, None, None)) if biased else None
     return Exact(restore(value), restore(magnitude), restore(scale), unbiased)
@@ -243,7 +247,7 @@ def _read_dense(t: Tensor, offset: int | None = None) -> Tensor | None:
     start = t.storage_offset() if offset is None else offset
     if start + t.numel() > t.untyped_storage().nbytes() // t.element_size():
         return None
-    return _f64(t.detach().as_strided(t.shape, strides, start))
+    return as_float64(t.detach().as_strided(t.shape, strides, start))
 
 
 def _is_channels_last(t: Tensor) -> bool:
@@ -287,7 +291,7 @@ def _offset_ignored(p: Problem) -> Call | None:
     t = p.args.input
     if t.storage_offset() == 0 or p.kind == "corr2d":
         return None
-    return _batch4(p, _f64(t.detach().as_strided(t.shape, t.stride(), 0)))
+    return _batch4(p, as_float64(t.detach().as_strided(t.shape, t.stride(), 0)))
 
 
 @_variant(
@@ -964,43 +968,8 @@ class Match:
         )
 
 
-def _transformed(case: ConvCase) -> int:
-    from conv2d.gate.properties import _transformed as length  # late: properties may import this module
-
-    return length(case)
-
-
 def _bound(exact: Exact, reduction: int, precision: Precision, transformed: int) -> Tensor:
-    return bound(
-        exact.value,
-        exact.magnitude,
-        reduction=reduction,
-        precision=precision,
-        transformed=transformed,
-        scale=exact.scale,
-        unbiased=exact.unbiased,
-    )
-
-
-def _fits(actual: Tensor, exact: Exact, allowed: Tensor) -> float | None:
-    """The worst ratio of ``actual`` to the bound when it fits ``exact`` (same shape), else None.
-
-    Where the exact value is not finite (a variant that reads NaN-filled memory),
-    the actual value must not be finite either.
-    """
-    if tuple(actual.shape) != tuple(exact.value.shape):
-        return None
-    got = actual.detach().to(device="cpu", dtype=_F64)
-    expected = exact.value
-    poisoned = ~torch.isfinite(expected)
-    if bool(poisoned.any()):
-        if bool(torch.isfinite(got[poisoned]).any()):
-            return None
-        got, expected, allowed = (
-            torch.where(poisoned, torch.ones_like(t), t) for t in (got, expected, allowed)
-        )
-    verdict = judge(got, expected, allowed)
-    return verdict.max_ratio if verdict.holds else None
+    return exact_bound(exact, reduction=reduction, precision=precision, transformed=transformed)
 
 
 def _output_fits(
@@ -1230,7 +1199,7 @@ def identify_gradient(
     if _gradient_fits(which, actual, case, args, grad_output, contract):
         return None
     problem = Problem.of(args)
-    g = _f64(grad_output)
+    g = as_float64(grad_output)
     assert g is not None
     g4 = g[None, None] if problem.kind == "corr2d" else (g if problem.batched else g[None])
     x, w = problem.base.x, problem.base.w
@@ -1281,15 +1250,15 @@ def explain(target: Any, case: ConvCase, law: str) -> list[str]:
     Returns ``[]`` for laws outside :data:`EXPLAINED_LAWS`, when the call fails
     in any way, or when nothing more can be said.
     """
-    from conv2d.gate import properties  # late: properties may import this module
     from conv2d.gate.errormap import error_map
+    from conv2d.gate.properties import target_grads  # late: properties may import this module
 
     if law not in EXPLAINED_LAWS or case.kind not in ("conv2d", "corr2d"):
         return []
     args = case.materialize()
     try:
         if law == "gradients":
-            args, _, grad_output, grads = properties._target_grads(target, case, args)
+            args, _, grad_output, grads = target_grads(target, case, args)
         else:
             out = target(args)
     except Exception:  # the law's own message already says what went wrong
@@ -1297,7 +1266,7 @@ def explain(target: Any, case: ConvCase, law: str) -> list[str]:
     transformed = _transformed(case)
     lines: list[str] = []
     if law != "gradients":
-        contract = properties._precision(target, case)
+        contract = held_to(target, case)
         exact = reference(args)
         found = identify(out, case, args, precision=contract, exact=exact)
         lines += [] if found is None else [found.line]
@@ -1305,7 +1274,7 @@ def explain(target: Any, case: ConvCase, law: str) -> list[str]:
             emap = error_map(out, exact.value, _bound(exact, case.reduction_length, contract, transformed))
             lines += [emap.text()] if emap.total_violations else []
         return lines
-    contract = properties._precision(target, case, backward=True)
+    contract = held_to(target, case, backward=True)
     exact_grads = reference_grads(args, grad_output)
     names: tuple[Which, ...] = ("input", "weight", "bias")
     for which, ex, grad in zip(

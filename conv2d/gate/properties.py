@@ -30,9 +30,14 @@ import torch.nn.functional as F
 
 from conv2d.gate.capabilities import Capabilities
 from conv2d.gate.case import INPUT_LAYOUTS, Args, ConvCase, as_pair, resolve_padding
+from conv2d.gate.judge import check_meta as _check_meta
+from conv2d.gate.judge import contract as _precision
+from conv2d.gate.judge import may_flush, note_ratio, record_ratios
+from conv2d.gate.judge import transform_length as _transformed
+from conv2d.gate.judge import within as _within
 from conv2d.gate.reference import Exact, exact_conv, reference, reference_grads, second_order_scales
 from conv2d.gate.target import Target, Unsupported, Violation
-from conv2d.gate.tolerance import Precision, bound, judge, precision_for, weaker_models
+from conv2d.gate.tolerance import Precision, bound
 
 __all__ = ["PROPERTIES", "Note", "Property", "collect_notes", "may_flush", "notice", "record_ratios"]
 
@@ -108,38 +113,6 @@ def _law(
 # -- shared judgement helpers -----------------------------------------------------------------
 
 
-def _transformed(case: ConvCase) -> int:
-    """The length of the 2-D transform a linear (not circular) FFT convolution of ``case`` needs."""
-    top, bottom, left, right = resolve_padding(case.padding, case.kernel, as_pair(case.dilation))
-    dh, dw = as_pair(case.dilation)
-    eh, ew = dh * (case.kernel[0] - 1) + 1, dw * (case.kernel[1] - 1) + 1
-    return (case.height + top + bottom + eh - 1) * (case.width + left + right + ew - 1)
-
-
-def _precision(target: Target, case: ConvCase, *, backward: bool = False) -> Precision:
-    """The precision the target is held to: F.conv2d's contract, narrowed by what it declared."""
-    caps = target.capabilities
-    return precision_for(
-        case.torch_dtype,
-        tf32=caps.tf32,
-        backward=backward,
-        accumulation=caps.accumulation,
-        flush=may_flush(caps, case.torch_dtype),
-    )
-
-
-def may_flush(caps: Capabilities, dtype: torch.dtype) -> bool:
-    """Whether results below the smallest normal number may be flushed to zero in ``dtype``.
-
-    Half types may flush by default (a platform behaviour: AMX, GPU fast paths), unless the target
-    declared ``subnormals="keep"``; every dtype may with ``ieee=False``.
-    """
-    return not caps.ieee or (dtype in (torch.float16, torch.bfloat16) and caps.subnormals != "keep")
-
-
-Allowed = Callable[[Precision], torch.Tensor]
-
-
 def _bound_of(
     target: Target,
     case: ConvCase,
@@ -158,64 +131,6 @@ def _bound_of(
         scale=exact.scale,
         unbiased=exact.unbiased,
     )
-
-
-def _fit_line(
-    actual: torch.Tensor,
-    expected: torch.Tensor,
-    allowed: Allowed,
-    case: ConvCase,
-    contract: Precision,
-    backward: bool,
-) -> str:
-    """One line naming the weaker precision model the errors fit, or ``""`` when none does."""
-    for model in weaker_models(case.torch_dtype, backward=backward):
-        verdict = judge(actual, expected, allowed(model.precision))
-        if verdict.holds:
-            declare = (
-                f"declare {model.declare} if intended"
-                if model.declare
-                else "no declaration accepts it: it is less precise than F.conv2d promises"
-            )
-            return (
-                f"\nthe errors fit {model.name} ({verdict.max_ratio:.2g} x that model's bound); "
-                f"F.conv2d's contract is {contract.name}; {declare}"
-            )
-    return ""
-
-
-def _check_meta(out: torch.Tensor, shape: Sequence[int], case: ConvCase, what: str) -> None:
-    """Shape, dtype and device of ``out`` in the project's message grammar."""
-    if tuple(out.shape) != tuple(shape):
-        raise Violation(f"{what}.shape={tuple(out.shape)}, but should be {tuple(shape)}")
-    if out.dtype != case.torch_dtype:
-        raise Violation(f"{what}.dtype={out.dtype}, but should be {case.torch_dtype} (the input's dtype)")
-    if out.device.type != torch.device(case.device).type:
-        raise Violation(f"{what}.device={out.device}, but should be {case.device} (the input's device)")
-
-
-_RATIOS: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("conv2d_ratios", default=None)
-
-
-def _note_ratio(ratio: float) -> None:
-    seen = _RATIOS.get()
-    if seen is not None:
-        seen.append(ratio)
-
-
-@contextlib.contextmanager
-def record_ratios() -> Iterator[list[float]]:
-    """Collect the error-to-bound ratio of every comparison the properties make inside the block.
-
-    The headroom search (``benchmarks/headroom.py``) steers Hypothesis toward the
-    largest of them on correct implementations.
-    """
-    seen: list[float] = []
-    token = _RATIOS.set(seen)
-    try:
-        yield seen
-    finally:
-        _RATIOS.reset(token)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,34 +170,6 @@ def collect_notes() -> Iterator[list[Note]]:
         yield seen
     finally:
         _NOTES.reset(token)
-
-
-def _within(
-    actual: torch.Tensor,
-    expected: torch.Tensor,
-    allowed: torch.Tensor | Allowed,
-    what: str,
-    *,
-    target: Target | None = None,
-    case: ConvCase | None = None,
-    backward: bool = False,
-) -> float:
-    """Raise unless every element of ``actual`` is within ``allowed`` of ``expected``.
-
-    ``allowed`` may be a function of the precision: then a violation by less than
-    100x is re-judged under the weaker precision models, and the message names
-    the one the errors fit.
-    """
-    contract = None if target is None or case is None else _precision(target, case, backward=backward)
-    tensor = allowed if isinstance(allowed, torch.Tensor) else allowed(contract)  # type: ignore[arg-type]
-    verdict = judge(actual, expected, tensor)
-    _note_ratio(verdict.max_ratio)
-    if not verdict.holds:
-        fit = ""
-        if callable(allowed) and case is not None and contract is not None and verdict.max_ratio < 100:
-            fit = _fit_line(actual, expected, allowed, case, contract, backward)
-        raise Violation(f"{what}: {verdict.summary()}{fit}")
-    return verdict.max_ratio
 
 
 def _f64(t: torch.Tensor) -> torch.Tensor:
@@ -627,9 +514,7 @@ def _grad_case(case: ConvCase, args: Args) -> tuple[list[torch.Tensor], torch.Te
     return leaves, grad
 
 
-def _target_grads(
-    target: Target, case: ConvCase, args: Args
-) -> tuple[Args, torch.Tensor, torch.Tensor, list]:
+def target_grads(target: Target, case: ConvCase, args: Args) -> tuple[Args, torch.Tensor, torch.Tensor, list]:
     leaves, grad_output = _grad_case(case, args)
     args = args.replace(input=leaves[0], weight=leaves[1], bias=leaves[2] if args.bias is not None else None)
     with torch.enable_grad():
@@ -692,7 +577,7 @@ def _grad_bound(
 def gradients(target: Target, case: ConvCase) -> None:
     """Input, weight and bias gradients are within their rounding bounds of the exact float64 gradients."""
     args = case.materialize()
-    args, _, grad_output, grads = _target_grads(target, case, args)
+    args, _, grad_output, grads = target_grads(target, case, args)
     exact = reference_grads(args, grad_output)
     reductions = _grad_reductions(case)
     pairs = [("input", exact.input), ("weight", exact.weight), ("bias", exact.bias)]
@@ -713,7 +598,7 @@ def gradients(target: Target, case: ConvCase) -> None:
 def adjoint(target: Target, case: ConvCase) -> None:
     """Backward is the adjoint of forward: <conv(x, w) + b, g> = <x, dx> + <b, db> = <w, dw> + <b, db>."""
     args = case.materialize()
-    args, out, g, grads = _target_grads(target, case, args)
+    args, out, g, grads = target_grads(target, case, args)
     exact_out = reference(args)
     exact = reference_grads(args, g)
     g64 = _f64(g)
@@ -740,7 +625,7 @@ def adjoint(target: Target, case: ConvCase) -> None:
         )
         # the three inner products are sums of many terms, each rounded once in float64
         slack = slack + 4 * torch.finfo(torch.float64).eps * (g64.abs() * exact_out.magnitude).sum()
-        _note_ratio(float((lhs - rhs).abs() / (slack + torch.finfo(torch.float64).tiny)))
+        note_ratio(float((lhs - rhs).abs() / (slack + torch.finfo(torch.float64).tiny)))
         if not (lhs - rhs).abs() <= slack:
             raise Violation(
                 f"<out, g>={float(lhs):.9g}, but <{name}, d{name}> + <b, db>={float(rhs):.9g}; "

@@ -55,7 +55,7 @@ class GateError(Exception):
     """The gate cannot judge a case (its two float64 references disagree): an error of the gate, not the target."""
 
 
-def _f64(t: torch.Tensor | None) -> torch.Tensor | None:
+def as_float64(t: torch.Tensor | None) -> torch.Tensor | None:
     """A contiguous float64 CPU copy (values as the target received them)."""
     if t is None:
         return None
@@ -172,7 +172,7 @@ def _planes(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(-1, t.shape[-1]) if t.dim() >= 1 else t.reshape(1, 1)
 
 
-def _forward_scale(x: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
+def forward_scale(x: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
     """``sum_c ||x[n, c]||_2 * ||w[o, c]||_1`` per output plane (n, o), broadcastable to the output."""
     nx, nw = _l2(x), _l1(w)
     if x.dim() == 2:
@@ -225,14 +225,14 @@ def _reduction(w: torch.Tensor) -> int:
 
 def reference(args: Args) -> Exact:
     """The exact convolution of ``args``, its magnitude and scale, on the CPU in float64, cross-checked."""
-    x, w, b = _f64(args.input), _f64(args.weight), _f64(args.bias)
+    x, w, b = as_float64(args.input), as_float64(args.weight), as_float64(args.bias)
     assert x is not None and w is not None
     geo = _geometry(args, x, w)
     value = _conv(geo, x, w, b)
     magnitude = _conv(geo, _ABS(x), _ABS(w), None if b is None else _ABS(b))
     _cross_check("the output", args, value, _shifted_sum(geo, x, w, b), magnitude, _reduction(w))
     unbiased = None if b is None else _conv(geo, x, w, None)
-    return Exact(value, magnitude, _forward_scale(x, w, geo.groups), unbiased)
+    return Exact(value, magnitude, forward_scale(x, w, geo.groups), unbiased)
 
 
 def _grads(
@@ -251,8 +251,8 @@ def _grads(
 
 def reference_grads(args: Args, grad_output: torch.Tensor) -> ExactGrads:
     """Exact gradients of ``<conv(args), grad_output>`` w.r.t. input, weight and bias, cross-checked."""
-    x, w, b = _f64(args.input), _f64(args.weight), _f64(args.bias)
-    g = _f64(grad_output)
+    x, w, b = as_float64(args.input), as_float64(args.weight), as_float64(args.bias)
+    g = as_float64(grad_output)
     assert x is not None and w is not None and g is not None
     geo = _geometry(args, x, w)
     absb = None if b is None else _ABS(b)
