@@ -20,6 +20,20 @@ def _private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
 
+def _package_module(importer: Path, module: str) -> bool:
+    """True unless ``module`` is private and ``importer`` lies outside the package that holds it.
+
+    A private module (``conv2d/zoo/_common.py``) is shared by its own package; its public
+    names are that package's internals, not the project's API.
+    """
+    parts = module.split(".")
+    for i, part in enumerate(parts):
+        if _private(part):
+            package = ROOT.parent.joinpath(*parts[:i])
+            return package in importer.parents
+    return True
+
+
 def _imported_modules(tree: ast.Module) -> set[str]:
     """Local names bound to modules of this package by ``import`` / ``from ... import``."""
     names: set[str] = set()
@@ -50,10 +64,10 @@ def breaches(path: Path) -> Iterator[str]:
                 yield f"{where}:{node.lineno}: function {node.name} is {size} lines (limit {MAX_FUNCTION_LINES})"
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("conv2d"):
             for alias in node.names:
-                if _private(alias.name):
+                if _private(alias.name) and not _package_module(path, f"{node.module}.{alias.name}"):
                     yield f"{where}:{node.lineno}: imports the private name {alias.name} from {node.module}"
-            if any(_private(part) for part in (node.module or "").split(".")):
-                yield f"{where}:{node.lineno}: imports from the private module {node.module}"
+            if not _package_module(path, node.module or ""):
+                yield f"{where}:{node.lineno}: imports from the private module {node.module} outside its package"
     modules = _imported_modules(tree)
     for node in ast.walk(tree):
         if (
