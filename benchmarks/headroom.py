@@ -27,13 +27,17 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conv2d.gate.properties import Property
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-#: The properties that judge a computed result against an exact or a second computed one.
+#: The properties that judge a computed result against an exact or a second computed one, in the
+#: order the search draws them (each must name a law of the registry: see :func:`comparing_laws`).
 COMPARING = (
     "matches-reference",
     "linearity-input",
@@ -59,6 +63,16 @@ COMPARING = (
 LIMIT = 0.5
 
 
+def comparing_laws() -> list[Property]:
+    """The registry's laws named in :data:`COMPARING`, in its order; a name the registry lacks is an error."""
+    from conv2d.gate import PROPERTIES
+
+    unknown = [name for name in COMPARING if name not in PROPERTIES]
+    if unknown:
+        raise ValueError(f"COMPARING names {unknown}, which the law registry does not hold")
+    return [PROPERTIES[name] for name in COMPARING]
+
+
 @dataclasses.dataclass(frozen=True)
 class Worst:
     """The largest ratio a search reached for one implementation and dtype."""
@@ -77,18 +91,14 @@ def search(target_spec: str, kind: str, dtype: str, *, examples: int, seed: int 
     from hypothesis import seed as hseed
     from hypothesis import strategies as st
 
-    from conv2d.gate import PROPERTIES, Target, Unsupported, Violation
+    from conv2d.gate import Target, Unsupported, Violation
     from conv2d.gate.judge import record_ratios
     from conv2d.gate.strategies import conv_cases, corr2d_cases
 
     gate_target = Target.load(target_spec, kind=kind)  # type: ignore[arg-type]
     gate_target.capabilities = dataclasses.replace(gate_target.capabilities, dtypes=(dtype,))
     caps = gate_target.capabilities
-    props = [
-        PROPERTIES[name]
-        for name in COMPARING
-        if kind in PROPERTIES[name].kinds and PROPERTIES[name].unsupported_by(caps) is None
-    ]
+    props = [p for p in comparing_laws() if kind in p.kinds and p.unsupported_by(caps) is None]
     make = corr2d_cases if kind == "corr2d" else conv_cases
     pairs = st.sampled_from(props).flatmap(lambda p: st.tuples(st.just(p), make(caps, require=p.require)))
     worst = {"ratio": 0.0, "property": "", "case": "", "n": 0}
@@ -127,12 +137,13 @@ def _job(spec: str, kind: str, dtype: str, examples: int, seed: int) -> Worst:
 def cells() -> list[tuple[str, str, str]]:
     """(target, kind, dtype) for every correct alternative and every dtype it supports."""
     from conv2d.gate.capabilities import capabilities_of
+    from conv2d.gate.vocabulary import dtype_name
     from conv2d.zoo import CORRECT
 
     out = []
     for entry in CORRECT:
         for dtype in capabilities_of(entry.fn).dtypes:
-            out.append((entry.target, entry.kind, str(dtype).removeprefix("torch.")))
+            out.append((entry.target, entry.kind, dtype_name(dtype)))
     return out
 
 
@@ -140,8 +151,9 @@ def _table(rows: list[Worst], examples: int, seconds: float, workers: int) -> st
     import torch
 
     from conv2d.gate.report import cpu_model
+    from conv2d.gate.vocabulary import DTYPES
 
-    dtypes = ["float64", "float32", "float16", "bfloat16"]
+    dtypes = list(DTYPES)
     names = list(dict.fromkeys(r.target for r in rows))
     by = {(r.target, r.dtype): r for r in rows}
     lines = [

@@ -54,9 +54,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import conv2d.functional as core
 from benchmarks._readme import has_block, replace_block
 from conv2d import conv2d, corr2d
+from conv2d._core import tuning
 from conv2d.gate.environment import cpu_model
 from conv2d.zoo.corr2d import lab_corr2d
 
@@ -92,13 +92,13 @@ LAYERS = (
 )
 
 STRATEGIES: dict[str, dict[str, Any]] = {
-    "shifted matmul (per-tap products)": {"_MIN_TAP_CHANNELS": 0, "_IM2COL_WASTE_NUMERATOR": float("inf")},
-    "shifted matmul (channels-last im2col)": {"_MIN_TAP_CHANNELS": 0, "_IM2COL_WASTE_NUMERATOR": -1.0},
-    "plane im2col": {"_MIN_TAP_CHANNELS": 10**9},
+    "shifted matmul (per-tap products)": {"MIN_TAP_CHANNELS": 0, "IM2COL_WASTE_NUMERATOR": float("inf")},
+    "shifted matmul (channels-last im2col)": {"MIN_TAP_CHANNELS": 0, "IM2COL_WASTE_NUMERATOR": -1.0},
+    "plane im2col": {"MIN_TAP_CHANNELS": 10**9},
     "shifted multiply-add (frames)": {},
-    "same-size shifts": {"_SAME_SIZE_SHIFTS": True},
+    "same-size shifts": {"SAME_SIZE_SHIFTS": True},
 }
-"""Module constants of conv2d.functional that force each strategy where it applies."""
+"""Constants of conv2d._core.tuning that force each strategy where it applies."""
 
 
 @dataclasses.dataclass
@@ -158,7 +158,7 @@ def no_grad(fn: Callable[[], object]) -> Callable[[], object]:
 def forced(strategy: str) -> Iterator[None]:
     """Steer conv2d.functional's strategy choice to ``strategy`` (a key of :data:`STRATEGIES`)."""
     patches = STRATEGIES[strategy]
-    with mock.patch.multiple(core, **patches) if patches else contextlib.nullcontext():
+    with mock.patch.multiple(tuning, **patches) if patches else contextlib.nullcontext():
         yield
 
 
@@ -166,7 +166,7 @@ def applicable(layer: Layer) -> list[str]:
     """The strategies that can compute ``layer`` (the 1x1 pointwise path has no alternative)."""
     if layer.kernel == 1 and layer.padding == 0:
         return []
-    if layer.c_in == layer.groups and layer.c_out // layer.groups <= core._MAX_ELEMENTWISE_MULTIPLIER:
+    if layer.c_in == layer.groups and layer.c_out // layer.groups <= tuning.MAX_ELEMENTWISE_MULTIPLIER:
         same = layer.stride == 1 and 2 * layer.padding == layer.kernel - 1
         return (
             ["same-size shifts", "shifted multiply-add (frames)"]

@@ -86,14 +86,14 @@ def _flush(t: Any, dtypes: tuple[torch.dtype, ...]) -> Any:
 
 
 def _hostile_conv(conv: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-    from conv2d.gate.hostcalls import _call_args
+    from conv2d.gate.hostcalls import call_args
     from conv2d.gate.upstream import BUGS
 
     regions = {bug.name: bug.affects for bug in BUGS}
 
     @functools.wraps(conv)
     def hostile_conv2d(*args: Any, **kwargs: Any) -> torch.Tensor:
-        call = _call_args(args, kwargs)
+        call = call_args(args, kwargs)
         if call is None:  # arguments torch itself rejects: let it say so
             return conv(*args, **kwargs)
         if _inside(regions["bfloat16-dilated-segfault"], call):

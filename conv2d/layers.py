@@ -104,24 +104,32 @@ class Conv2D(nn.Module):
                 weight=weight,
             )
         else:
-            defaults = {
-                "stride": (stride, 1),
-                "padding": (padding, 0),
-                "dilation": (dilation, 1),
-                "groups": (groups, 1),
-            }
-            for name, (value, default) in defaults.items():
-                if not (type(value) is int and value == default):
-                    raise ValueError(
-                        f"{fn}: {name}={value!r} needs the multi-channel layer; pass in_channels and "
-                        f"out_channels too, or drop {name} for the single-kernel layer"
-                    )
-            if padding_mode != "zeros":
-                raise ValueError(
-                    f"{fn}: padding_mode={padding_mode!r} needs the multi-channel layer (pass in_channels and "
-                    f"out_channels too); the single-kernel layer has no padding"
-                )
+            self._check_seed_arguments(stride, padding, dilation, groups, padding_mode)
             self._init_seed(kernel_size, bias, device, dtype, weight)
+
+    @staticmethod
+    def _check_seed_arguments(
+        stride: object, padding: object, dilation: object, groups: object, padding_mode: object
+    ) -> None:
+        """The single-kernel layer takes the multi-channel arguments only at their defaults."""
+        fn = "Conv2D"
+        defaults = {
+            "stride": (stride, 1),
+            "padding": (padding, 0),
+            "dilation": (dilation, 1),
+            "groups": (groups, 1),
+        }
+        for name, (value, default) in defaults.items():
+            if not (type(value) is int and value == default):
+                raise ValueError(
+                    f"{fn}: {name}={value!r} needs the multi-channel layer; pass in_channels and "
+                    f"out_channels too, or drop {name} for the single-kernel layer"
+                )
+        if padding_mode != "zeros":
+            raise ValueError(
+                f"{fn}: padding_mode={padding_mode!r} needs the multi-channel layer (pass in_channels and "
+                f"out_channels too); the single-kernel layer has no padding"
+            )
 
     def _init_seed(
         self,
@@ -189,6 +197,31 @@ class Conv2D(nn.Module):
         self.padding_mode = padding_mode
         self.stride = as_pair(fn, "stride", stride, minimum=1)
         self.dilation = as_pair(fn, "dilation", dilation, minimum=1)
+        self._init_multichannel_weight(kernel_size, device, dtype, weight)
+        self._pads: Padding4 = resolve_padding(fn, padding, self.kernel_size, self.dilation, self.stride)
+        self.padding: Pair | str = (
+            padding if isinstance(padding, str) else as_pair(fn, "padding", padding, minimum=0)
+        )
+        if bias:
+            self.bias = nn.Parameter(
+                torch.empty(self.out_channels, device=self.weight.device, dtype=self.weight.dtype)
+            )
+        else:
+            self.register_parameter("bias", None)
+        if weight is None:
+            self.reset_parameters()
+        elif self.bias is not None:
+            self._reset_bias(self.bias)
+
+    def _init_multichannel_weight(
+        self,
+        kernel_size: int | Sequence[int] | None,
+        device: torch.device | str | None,
+        dtype: torch.dtype | None,
+        weight: torch.Tensor | None,
+    ) -> None:
+        """``weight`` (checked against the channel counts) and ``kernel_size``, or a fresh weight of that size."""
+        fn = "Conv2D"
         shape = (self.out_channels, self.in_channels // self.groups)
         if weight is None:
             if kernel_size is None:
@@ -206,20 +239,6 @@ class Conv2D(nn.Module):
             self._check_kernel_size_matches(kernel_size)
             self._check_factory_matches(weight, device, dtype)
             self.weight = weight if isinstance(weight, nn.Parameter) else nn.Parameter(weight)
-        self._pads: Padding4 = resolve_padding(fn, padding, self.kernel_size, self.dilation, self.stride)
-        self.padding: Pair | str = (
-            padding if isinstance(padding, str) else as_pair(fn, "padding", padding, minimum=0)
-        )
-        if bias:
-            self.bias = nn.Parameter(
-                torch.empty(self.out_channels, device=self.weight.device, dtype=self.weight.dtype)
-            )
-        else:
-            self.register_parameter("bias", None)
-        if weight is None:
-            self.reset_parameters()
-        elif self.bias is not None:
-            self._reset_bias(self.bias)
 
     def _check_kernel_size_matches(self, kernel_size: int | Sequence[int] | None) -> None:
         if (

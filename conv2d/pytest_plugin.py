@@ -5,7 +5,7 @@ session where conv2d is installed; it therefore imports nothing heavy until
 ``--conv-impl`` is given. Each property on each device becomes one test item
 that runs the same search, with the same profile and seed, as
 ``python -m conv2d verify``, so both reach the same verdict. Known failures follow
-the same policy as the CLI (:func:`conv2d.gate.known.apply_known`).
+the same policy as the CLI (:class:`conv2d.gate.known.KnownPolicy`).
 
 Crash isolation: the items run in the pytest process; run them with
 ``pytest-xdist`` (``-n auto``), whose crash handling reports a worker that a
@@ -24,56 +24,12 @@ _TARGET_CACHE: dict[tuple[str, str, float], Any] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from conv2d.gate.options import PLUGIN_OPTIONS
+
     group = parser.getgroup("conv2d", "conv2d property verification")
-    group.addoption(
-        "--conv-impl",
-        metavar="TARGET",
-        default=None,
-        help="verify TARGET ('package.module:function'; 'builtin' for the core) with the conv2d gate",
-    )
-    group.addoption(
-        "--conv-kind",
-        choices=("conv2d", "corr2d"),
-        default="conv2d",
-        help="signature of the target: F.conv2d's (default) or corr2d(X, K)",
-    )
-    group.addoption(
-        "--conv-device",
-        choices=("cpu", "cuda", "all"),
-        default="cpu",
-        help="devices to check on (cuda items skip without a CUDA device)",
-    )
-    group.addoption("--conv-profile", default="default", help="gate profile: quick, default or thorough")
-    group.addoption("--conv-seed", type=int, default=0, help="seed of the search (default 0)")
-    group.addoption(
-        "--conv-timeout", type=float, default=None, help="seconds a single call may take (default 30)"
-    )
-    group.addoption(
-        "--conv-property",
-        action="append",
-        default=None,
-        metavar="NAME",
-        help="check only this property (repeatable)",
-    )
-    group.addoption(
-        "--conv-xfails-file",
-        default=None,
-        metavar="FILE",
-        help="known failures: one 'property[device]  # reason' per line",
-    )
-    group.addoption(
-        "--conv-skips-file",
-        default=None,
-        metavar="FILE",
-        help="properties not to run: one 'property[device]  # reason' per line",
-    )
-    group.addoption(
-        "--hostile-host",
-        action="store_true",
-        default=False,
-        help="make this session a hostile host: torch's F.conv2d and matrix products swapped for emulations "
-        "of other CPUs' and GPUs' faults (conv2d.hostile; the same as CONV2D_HOSTILE_HOST=1)",
-    )
+    for option in PLUGIN_OPTIONS:
+        flags, settings = option.render("plugin")
+        group.addoption(*flags, **settings)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -124,11 +80,12 @@ class ConvPropertyItem(pytest.Item):
 
     def runtest(self) -> None:
         from conv2d.gate.engine import run_property
-        from conv2d.gate.known import apply_known, load_known
-        from conv2d.gate.properties import PROPERTIES
+        from conv2d.gate.known import KnownPolicy
+        from conv2d.gate.laws import PROPERTIES
 
         config = self.config
-        skip = load_known(config.getoption("--conv-skips-file")).match(self.prop, self.device)
+        known = KnownPolicy(config.getoption("--conv-xfails-file"), config.getoption("--conv-skips-file"))
+        skip = known.skip(self.prop, self.device)
         if skip is not None:
             pytest.skip(f"{skip.source}: {skip.reason}")
         target = _target(config)
@@ -140,7 +97,7 @@ class ConvPropertyItem(pytest.Item):
             seed_value=config.getoption("--conv-seed"),
         )
         warnings: list[str] = []
-        result = apply_known(result, load_known(config.getoption("--conv-xfails-file")), warnings)
+        result = known.settle(result, warnings)
         if result.status in ("unsupported", "skipped"):
             pytest.skip(f"{result.status}: {result.note}")
         if result.status == "xfail":
@@ -171,10 +128,10 @@ class ConvSuite(pytest.Collector):
 
     def collect(self) -> Iterator[pytest.Item]:
         from conv2d.gate.engine import properties_for
+        from conv2d.gate.vocabulary import expand_devices
 
         config = self.config
-        device = config.getoption("--conv-device")
-        devices = ["cpu", "cuda"] if device == "all" else [device]
+        devices = expand_devices(config.getoption("--conv-device"))
         for prop in properties_for(config.getoption("--conv-kind"), config.getoption("--conv-property")):
             for dev in devices:
                 yield ConvPropertyItem.from_parent(

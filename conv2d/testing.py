@@ -29,7 +29,8 @@ from conv2d.gate.diagnosis import case_of, diagnose
 from conv2d.gate.errormap import error_map
 from conv2d.gate.judge import REJUDGE_BELOW, case_bound, meta_problem, weaker_fit
 from conv2d.gate.reference import Exact, reference
-from conv2d.gate.tolerance import Precision, judge, precision_for
+from conv2d.gate.tolerance import Judgement, Precision, judge, precision_for
+from conv2d.gate.vocabulary import DTYPES, HALF_DTYPES
 
 __all__ = ["SubnormalsFlushed", "assert_conv2d_close"]
 
@@ -48,7 +49,7 @@ def _flushed(actual: Tensor, exact: Exact) -> int:
 
 
 _FN = "assert_conv2d_close"
-_VERIFIED = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+_VERIFIED = tuple(DTYPES.values())
 
 
 def _parameter(name: str, value: object, minimum: int) -> int | tuple[int, int]:
@@ -70,6 +71,25 @@ def _checked_args(
     accumulation: object,
 ) -> Args:
     """The call as :class:`Args`, every argument checked (errors name the argument, its value and a fix)."""
+    x, w, b = _checked_tensors(actual, input, weight, bias)
+    g = _checked_groups(x, w, b, groups)
+    s, d = _parameter("stride", stride, minimum=1), _parameter("dilation", dilation, minimum=1)
+    kernel, s2, d2 = (
+        (w.shape[-2], w.shape[-1]),
+        check.as_pair(_FN, "stride", s, 1),
+        check.as_pair(_FN, "dilation", d, 1),
+    )
+    pads = check.resolve_padding(_FN, padding, kernel, d2, s2)
+    check.check_padding_mode_fits(_FN, "zeros", pads, x, kernel, d2)
+    p = padding if isinstance(padding, str) else _parameter("padding", padding, minimum=0)
+    _check_options(tf32, accumulation)
+    return Args(x, w, b, s, p, d, g)
+
+
+def _checked_tensors(
+    actual: object, input: object, weight: object, bias: object
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``input``, ``weight`` and ``bias`` checked for kind, dtype, device and rank (``actual`` for kind)."""
     if not isinstance(actual, Tensor):
         raise TypeError(
             f"{_FN}: actual must be a torch.Tensor (the result to judge), got {type(actual).__name__} {actual!r:.80}"
@@ -94,6 +114,11 @@ def _checked_args(
             f"{_FN}: weight must be 4-D (C_out, C_in / groups, kh, kw), got {check.describe(w)}; "
             "reshape it, e.g. weight.view(C_out, C_in // groups, kh, kw)"
         )
+    return x, w, b
+
+
+def _checked_groups(x: Tensor, w: Tensor, b: Tensor | None, groups: object) -> int:
+    """``groups`` checked against the channel counts, and the bias against the output channels."""
     g = check.as_int(_FN, "groups", groups, minimum=1)
     channels, out_channels = x.shape[-3], w.shape[0]
     if channels % g or out_channels % g or w.shape[1] * g != channels:
@@ -107,15 +132,11 @@ def _checked_args(
             f"{_FN}: bias must have shape ({out_channels},) (one value per output channel), "
             f"got {check.describe(b)}; pass bias=None for no bias"
         )
-    s, d = _parameter("stride", stride, minimum=1), _parameter("dilation", dilation, minimum=1)
-    kernel, s2, d2 = (
-        (w.shape[-2], w.shape[-1]),
-        check.as_pair(_FN, "stride", s, 1),
-        check.as_pair(_FN, "dilation", d, 1),
-    )
-    pads = check.resolve_padding(_FN, padding, kernel, d2, s2)
-    check.check_padding_mode_fits(_FN, "zeros", pads, x, kernel, d2)
-    p = padding if isinstance(padding, str) else _parameter("padding", padding, minimum=0)
+    return g
+
+
+def _check_options(tf32: object, accumulation: object) -> None:
+    """The precision options: ``tf32`` a bool, ``accumulation`` one of the two models."""
     if not isinstance(tf32, bool):
         raise TypeError(
             f"{_FN}: tf32 must be True or False, got {tf32!r}; pass tf32=True if float32 inputs may be rounded to TF32"
@@ -125,7 +146,6 @@ def _checked_args(
             f"{_FN}: accumulation={accumulation!r}; expected 'float32' (F.conv2d's contract) "
             "or 'dtype' (float16/bfloat16 accumulated in the dtype itself)"
         )
-    return Args(x, w, b, s, p, d, g)
 
 
 def _special_values(actual: Tensor, exact: Exact) -> str | None:
@@ -190,23 +210,15 @@ def assert_conv2d_close(
         TypeError, ValueError: an argument is malformed (the message names it and the fix).
     """
     args = _checked_args(actual, input, weight, bias, stride, padding, dilation, groups, tf32, accumulation)
-    if subnormals not in SUBNORMALS:
-        raise ValueError(
-            f"{_FN}: subnormals={subnormals!r}; expected one of {SUBNORMALS} ('half-may-flush': float16/"
-            "bfloat16 subnormals may be flushed to zero, with a warning; 'keep': gradual underflow required)"
-        )
+    _check_subnormals(subnormals)
     case = case_of(args)
-    may_flush = case.torch_dtype in (torch.float16, torch.bfloat16) and subnormals != "keep"
+    may_flush = case.torch_dtype in HALF_DTYPES and subnormals != "keep"
     contract = precision_for(case.torch_dtype, tf32=tf32, accumulation=accumulation, flush=may_flush)
     exact = reference(args)
     prefix = f"{msg}: " if msg else ""
-    meta = meta_problem(actual, case.output_shape, case.torch_dtype, case.device)
-    if meta is not None:
-        found = diagnose(actual, case, args, precision=contract, exact=exact)
-        raise AssertionError(prefix + meta + ("" if found is None else f"\n{found}"))
-    special = _special_values(actual, exact)
-    if special is not None:
-        raise AssertionError(prefix + special)
+    problem = _meta_or_special(actual, case, args, contract, exact)
+    if problem is not None:
+        raise AssertionError(prefix + problem)
     allowed = _allowed(case, exact, contract)
     verdict = judge(_finite_part(actual, exact), torch.nan_to_num(exact.value), allowed.nan_to_num(1.0))
     flushed = _flushed(actual, exact)
@@ -219,12 +231,47 @@ def assert_conv2d_close(
         )
     if verdict.holds:
         return
-    if flushed and not may_flush:
-        verdict_note = (
-            f"; {flushed} subnormal results were flushed to zero (flush-to-zero or denormals-are-zero)"
+    note = "" if not flushed or may_flush else _flushed_note(flushed)
+    raise AssertionError(_failure(actual, case, args, exact, contract, allowed, verdict, prefix, note))
+
+
+def _check_subnormals(subnormals: object) -> None:
+    """``subnormals`` must name one of the gate's subnormal policies."""
+    if subnormals not in SUBNORMALS:
+        raise ValueError(
+            f"{_FN}: subnormals={subnormals!r}; expected one of {SUBNORMALS} ('half-may-flush': float16/"
+            "bfloat16 subnormals may be flushed to zero, with a warning; 'keep': gradual underflow required)"
         )
-    else:
-        verdict_note = ""
+
+
+def _meta_or_special(
+    actual: Tensor, case: ConvCase, args: Args, contract: Precision, exact: Exact
+) -> str | None:
+    """What fails before any bound: a wrong shape, dtype or device (with a diagnosis), or finite special values."""
+    meta = meta_problem(actual, case.output_shape, case.torch_dtype, case.device)
+    if meta is not None:
+        found = diagnose(actual, case, args, precision=contract, exact=exact)
+        return meta + ("" if found is None else f"\n{found}")
+    return _special_values(actual, exact)
+
+
+def _flushed_note(flushed: int) -> str:
+    """The verdict's note on subnormal results flushed to zero where they must be kept."""
+    return f"; {flushed} subnormal results were flushed to zero (flush-to-zero or denormals-are-zero)"
+
+
+def _failure(
+    actual: Tensor,
+    case: ConvCase,
+    args: Args,
+    exact: Exact,
+    contract: Precision,
+    allowed: Tensor,
+    verdict: Judgement,
+    prefix: str,
+    verdict_note: str,
+) -> str:
+    """The failure message: the verdict (and the weaker precision the errors fit), a diagnosis, an error map."""
     fit = ""
     if verdict.max_ratio < REJUDGE_BELOW:
         fit = weaker_fit(
@@ -235,4 +282,4 @@ def assert_conv2d_close(
     if found is not None:
         lines.append(found)
     lines.append(error_map(actual, exact.value, allowed).text())
-    raise AssertionError("\n".join(lines))
+    return "\n".join(lines)

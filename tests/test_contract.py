@@ -21,7 +21,7 @@ import _isolation
 import pytest
 
 from conv2d.gate import PROPERTIES
-from conv2d.gate.properties import signature_differences
+from conv2d.gate.laws import signature_differences
 from conv2d.zoo import by_name
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -29,8 +29,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils._python_dispatch import TorchDispatchMode
 
-import conv2d.functional as core
 from conv2d import Conv2D, conv2d, convolve2d, corr2d
+from conv2d._core import tuning
 
 DEVICES = [
     "cpu",
@@ -63,26 +63,26 @@ def forced_strategy(name: str) -> Iterator[None]:
     table: dict[str, dict[str, Any]] = {
         "auto": {},
         "taps": {
-            "_MIN_TAP_CHANNELS": 0,
-            "_IM2COL_WASTE_NUMERATOR": float("inf"),
-            "_MIN_BLOCK_ROWS": 1,
-            "_BLOCK_BYTES": 1024,
-            "_CHUNK_BYTES": 1,
-            "_DOT_IMAGES": 1,
-            "_SAME_BLOCK_ELEMS": 1,
-            "_SAME_SIZE_SHIFTS": True,
+            "MIN_TAP_CHANNELS": 0,
+            "IM2COL_WASTE_NUMERATOR": float("inf"),
+            "MIN_BLOCK_ROWS": 1,
+            "BLOCK_BYTES": 1024,
+            "CHUNK_BYTES": 1,
+            "DOT_IMAGES": 1,
+            "SAME_BLOCK_ELEMS": 1,
+            "SAME_SIZE_SHIFTS": True,
         },
         "im2col": {
-            "_MIN_TAP_CHANNELS": 0,
-            "_IM2COL_WASTE_NUMERATOR": -1.0,
-            "_SAME_BLOCK_ELEMS": 200,
-            "_SAME_SIZE_SHIFTS": True,
+            "MIN_TAP_CHANNELS": 0,
+            "IM2COL_WASTE_NUMERATOR": -1.0,
+            "SAME_BLOCK_ELEMS": 200,
+            "SAME_SIZE_SHIFTS": True,
         },
-        "matmul-only": {"_MAX_ELEMENTWISE_MULTIPLIER": 0, "_MIN_TAP_CHANNELS": 10**9, "_CHUNK_BYTES": 1},
-        "shifts": {"_SAME_SIZE_SHIFTS": True},
+        "matmul-only": {"MAX_ELEMENTWISE_MULTIPLIER": 0, "MIN_TAP_CHANNELS": 10**9, "CHUNK_BYTES": 1},
+        "shifts": {"SAME_SIZE_SHIFTS": True},
     }
     patches = table[name]
-    with mock.patch.multiple(core, **patches) if patches else contextlib.nullcontext():
+    with mock.patch.multiple(tuning, **patches) if patches else contextlib.nullcontext():
         yield
 
 

@@ -8,6 +8,8 @@ worker process (``tests/_isolation.py``), never in the pytest process
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 
 import _isolation
 import pytest
@@ -22,7 +24,6 @@ from conv2d.gate.diagnosis import (
     case_of,
     diagnose,
     diagnose_gradient,
-    hit_rate,
     identify,
 )
 from conv2d.gate.tolerance import precision_for
@@ -34,14 +35,25 @@ KNOWN_MISSES = {
     "index_wrap_16bit": "later outputs overwrite earlier ones modulo 2**16: no variant",
 }
 
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
 LINE = re.compile(
     r"^diagnosis: (the output|the \w+ gradient) equals .+ \(variant [\w-]+, within \S+ x its error bound\)$"
 )
 
 
+def _hit_rate() -> tuple[int, int, list[str]]:
+    """``scripts/diagnosis_rate.py``'s hit rate (run in the worker process)."""
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))
+    from diagnosis_rate import hit_rate
+
+    return hit_rate()
+
+
 def test_hit_rate_on_the_zoo() -> None:
     """Every zoo mutant whose category the catalogue covers is named by a variant of its category, on its witness."""
-    hits, total, missed = _isolation.call(hit_rate, what="the zoo's mutants on their witnesses")
+    hits, total, missed = _isolation.call(_hit_rate, what="the zoo's mutants on their witnesses")
     print(f"diagnosis hit rate: {hits} of {total} mutants ({hits / total:.0%})")
     names = {m.split(" ", 1)[0] for m in missed}
     assert len(missed) == total - hits
@@ -202,6 +214,16 @@ def test_catalogue_entries_are_well_formed() -> None:
     assert all(v.sentence.startswith("the output equals ") for v in VARIANTS)
     assert all(v.sentence.startswith(f"the {v.which} gradient equals ") for v in GRADIENT_VARIANTS)
     assert len(VARIANTS) >= 30
+
+
+def test_explained_laws_are_laws() -> None:
+    """Every law the explanation covers is a law of the registry."""
+    from conv2d.gate.diagnosis import EXPLAINED_LAWS
+    from conv2d.gate.diagnosis.explain import explained_laws
+    from conv2d.gate.properties import PROPERTIES
+
+    assert explained_laws() == EXPLAINED_LAWS
+    assert not EXPLAINED_LAWS - set(PROPERTIES)
 
 
 def test_explain_a_final_counterexample() -> None:

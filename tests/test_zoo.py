@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import random
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from conv2d.gate.laws import signature_differences
+from conv2d.gate.vocabulary import Category
 from conv2d.zoo import CORRECT, MUTANTS, ZooEntry, by_name
 from conv2d.zoo import corr2d as zoo_corr2d
 from conv2d.zoo import mutants as zoo_mutants
@@ -234,7 +237,7 @@ def test_witness_shows_the_bug(entry: ZooEntry) -> None:
 def test_reference_is_clean_on_witness(entry: ZooEntry) -> None:
     """A correct result (F.conv2d in float64, rounded once) passes the detector on every witness,
     so a witness's deviation is the mutant's bug."""
-    reference = ZooEntry("reference", "", entry.kind, "", "", "", True, _rounded_exact(entry.kind))
+    reference = ZooEntry("reference", "", entry.kind, None, "", "", True, _rounded_exact(entry.kind), "exact")
     assert deviations(reference, _witness(entry)) == []
 
 
@@ -404,7 +407,7 @@ def _ops_called(fn: Callable[..., Tensor], *args: Any, **kwargs: Any) -> set[str
     return {event.name for event in prof.events()}
 
 
-@pytest.mark.parametrize("entry", [e for e in CORRECT if e.category != "core"], ids=lambda e: e.name)
+@pytest.mark.parametrize("entry", [e for e in CORRECT if e.family != "core"], ids=lambda e: e.name)
 def test_correct_alternative_calls_no_convolution_op(entry: ZooEntry) -> None:
     """No correct alternative (besides the core wrapper) runs a convolution op, forward or backward."""
     if entry.kind == "conv2d":
@@ -454,9 +457,38 @@ def test_registry_sizes() -> None:
 
 
 def test_every_mutant_has_exactly_one_witness() -> None:
-    """The WITNESSES tables name exactly the registered mutants of their module."""
+    """The WITNESSES tables name exactly the registered mutants of their module; ``mutants`` gathers the families'."""
     assert set(zoo_mutants.WITNESSES) == {e.name for e in CONV_MUTANTS}
     assert set(zoo_corr2d.WITNESSES) == {e.name for e in CORR_MUTANTS}
+    for family in zoo_mutants.FAMILIES:
+        assert set(family.WITNESSES) == {e.name for e in CONV_MUTANTS if e.fn.__module__ == family.__name__}
+    assert sum(len(family.WITNESSES) for family in zoo_mutants.FAMILIES) == len(zoo_mutants.WITNESSES)
+
+
+@pytest.mark.parametrize("entry", CONV_MUTANTS, ids=lambda e: e.name)
+def test_mutants_alias_loads_every_mutant(entry: ZooEntry) -> None:
+    """``conv2d.zoo.mutants:<name>`` loads each conv2d mutant, wherever its family module is."""
+    assert getattr(zoo_mutants, entry.name) is entry.fn
+    assert entry.fn.__module__ in {family.__name__ for family in zoo_mutants.FAMILIES}
+
+
+#: Mutants whose bug is in their signature: they keep a signature of their own.
+OWN_SIGNATURE = {"stride_two_by_default", "padding_before_stride"}
+
+
+@pytest.mark.parametrize("entry", [e for e in ALL if e.kind == "conv2d"], ids=lambda e: e.name)
+def test_conv2d_entry_has_the_conv2d_signature(entry: ZooEntry) -> None:
+    """Each conv2d entry shows F.conv2d's parameters, order and defaults (but for the calling-convention bugs)."""
+    differences = signature_differences(entry.fn)
+    assert bool(differences) == (entry.name in OWN_SIGNATURE), differences
+    assert list(inspect.signature(entry.fn).parameters)[:2] == ["input", "weight"]
+    assert entry.fn.__qualname__ == entry.name
+
+
+def test_registry_files_bugs_by_category_and_alternatives_by_family() -> None:
+    """A bug has a Category and no family; a correct alternative has an algorithm family and no category."""
+    assert all(isinstance(e.category, Category) and e.family == "" for e in MUTANTS)
+    assert all(e.category is None and e.family for e in CORRECT)
 
 
 def test_by_name_rejects_unknown_names() -> None:

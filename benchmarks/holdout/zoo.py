@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from conv2d.gate.vocabulary import Category
 from conv2d.zoo._entry import ZooEntry, register
 
 
@@ -212,7 +213,7 @@ def _row_blocks(s: _Spec) -> list[tuple[int, int]]:
 
 @register(
     _REGISTRY,
-    category="tail-handling",
+    category=Category.TILE_REMAINDER,
     summary="Output columns are produced 8 at a time; the scalar remainder loop stops one column early.",
     modelled_on="Vectorised micro-kernel remainder loops (XNNPACK/oneDNN-style) with an off-by-one end bound",
 )
@@ -234,7 +235,7 @@ def tail_tile_width(input, weight, bias=None, stride=1, padding=0, dilation=1, g
 
 @register(
     _REGISTRY,
-    category="index-narrowing",
+    category=Category.TILE_REMAINDER,
     summary="Flat input offsets are narrowed to 16 bits, so elements past 65536 alias earlier ones.",
     modelled_on="int32 offset overflow in conv kernels on large tensors (e.g. pytorch/pytorch cuDNN/"
     "depthwise 2**31-element bugs), with the threshold scaled down",
@@ -266,7 +267,7 @@ def _contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
 
 @register(
     _REGISTRY,
-    category="layout",
+    category=Category.LAYOUT,
     summary="A channels_last input whose channel count is not a multiple of 4 is read as if it were NCHW.",
     modelled_on="Kernels that use data_ptr() with NCHW index math on NHWC tensors "
     "(pytorch/pytorch channels_last correctness issues in fallback paths)",
@@ -288,7 +289,7 @@ def channels_last_reorder(input, weight, bias=None, stride=1, padding=0, dilatio
 
 @register(
     _REGISTRY,
-    category="storage-offset",
+    category=Category.LAYOUT,
     summary="A contiguous input with a non-zero storage offset is read from the start of its storage.",
     modelled_on="Extensions that take storage().data_ptr() instead of tensor.data_ptr() "
     "(sliced/viewed inputs in custom CUDA ops)",
@@ -311,7 +312,7 @@ def storage_offset_dropped(input, weight, bias=None, stride=1, padding=0, dilati
 
 @register(
     _REGISTRY,
-    category="fast-path",
+    category=Category.FAST_PATH,
     summary="The 1x1 grouped GEMM fast path advances the input channel offset by output channels per group.",
     modelled_on="Pointwise (1x1) conv lowered to per-group GEMM with a wrong group stride "
     "(grouped-conv offset bugs in XNNPACK/NNPACK-style kernels)",
@@ -340,7 +341,7 @@ def pointwise_group_offset(input, weight, bias=None, stride=1, padding=0, dilati
 
 @register(
     _REGISTRY,
-    category="depthwise",
+    category=Category.GROUPS,
     summary="Depthwise path maps output channel o to input channel o % C instead of o // multiplier.",
     modelled_on="Channel-multiplier ordering mix-ups between TF depthwise [kh,kw,C,M] and PyTorch [C*M,1,kh,kw]",
 )
@@ -362,7 +363,7 @@ def depthwise_multiplier_order(input, weight, bias=None, stride=1, padding=0, di
 
 @register(
     _REGISTRY,
-    category="padding",
+    category=Category.PADDING,
     summary="padding='same' puts the odd extra row/column at the top/left instead of the bottom/right.",
     modelled_on="ONNX auto_pad SAME_UPPER vs SAME_LOWER confusion (onnxruntime / tf2onnx / onnx2pytorch issues)",
 )
@@ -383,7 +384,7 @@ def same_pad_lower(input, weight, bias=None, stride=1, padding=0, dilation=1, gr
 
 @register(
     _REGISTRY,
-    category="padding",
+    category=Category.PADDING,
     summary="padding='same' with dilation splits the total as dilation*((k-1)//2) before the data.",
     modelled_on="'same' padding derived from the undilated kernel size (Keras/TF-converter style bugs "
     "with dilated even kernels)",
@@ -408,7 +409,7 @@ def same_pad_dilated_split(input, weight, bias=None, stride=1, padding=0, dilati
 
 @register(
     _REGISTRY,
-    category="fast-path",
+    category=Category.FAST_PATH,
     summary="The separable-row (1 x k) fast path convolves with the flipped kernel.",
     modelled_on="Convolution vs cross-correlation confusion (scipy.signal.convolve2d / cv2.filter2D "
     "used for a deep-learning conv)",
@@ -427,7 +428,7 @@ def row_kernel_flipped(input, weight, bias=None, stride=1, padding=0, dilation=1
 
 @register(
     _REGISTRY,
-    category="bias",
+    category=Category.BIAS,
     summary="With groups > 1 every group adds the bias of group 0 (bias offset not advanced per group).",
     modelled_on="Per-group bias pointer not offset in grouped conv epilogues",
 )
@@ -447,7 +448,7 @@ def grouped_bias_offset(input, weight, bias=None, stride=1, padding=0, dilation=
 
 @register(
     _REGISTRY,
-    category="batch-remainder",
+    category=Category.BATCH,
     summary="Batches are processed in blocks of 4; the remainder block skips the bias epilogue.",
     modelled_on="Batch-blocked kernels whose remainder path lacks the fused epilogue",
 )
@@ -470,7 +471,7 @@ def batch_tail_no_bias(input, weight, bias=None, stride=1, padding=0, dilation=1
 
 @register(
     _REGISTRY,
-    category="unbatched",
+    category=Category.BATCH,
     summary="Unbatched output is squeezed with squeeze() instead of squeeze(0).",
     modelled_on="Wrappers that add a batch dim then call .squeeze() (drops every size-1 dim)",
 )
@@ -489,7 +490,7 @@ def unbatched_squeeze_all(input, weight, bias=None, stride=1, padding=0, dilatio
 
 @register(
     _REGISTRY,
-    category="precision",
+    category=Category.PRECISION,
     summary="float16/bfloat16 products are accumulated sequentially in the input dtype.",
     modelled_on="Half-precision accumulators in hand-written GEMM/conv kernels "
     "(e.g. Triton tutorial kernels with acc in fp16, pytorch/pytorch bf16 CPU accumulation issues)",
@@ -533,7 +534,7 @@ def _round_to_tf32(t: Tensor) -> Tensor:
 
 @register(
     _REGISTRY,
-    category="precision",
+    category=Category.PRECISION,
     summary="float32 convolutions with a long reduction silently round inputs to TF32.",
     modelled_on="cuDNN/cuBLAS TF32 enabled by default for float32 conv (torch.backends.cudnn.allow_tf32)",
 )
@@ -555,7 +556,7 @@ def tf32_large_reduction(input, weight, bias=None, stride=1, padding=0, dilation
 
 @register(
     _REGISTRY,
-    category="dtype",
+    category=Category.DTYPE,
     summary="For half inputs without bias the float32 accumulator is returned uncast.",
     modelled_on="Custom kernels returning their float32 accumulator for fp16/bf16 inputs "
     "(output dtype contract violations in extension ops)",
@@ -603,7 +604,7 @@ class _ConvNoOutputPadding(torch.autograd.Function):
 
 @register(
     _REGISTRY,
-    category="autograd",
+    category=Category.BACKWARD,
     summary="Hand-written backward computes grad_input by transposed conv without output_padding.",
     modelled_on="Custom autograd.Function conv backward omitting output_padding "
     "(common in hand-written conv layers and early framework ports)",
@@ -631,7 +632,7 @@ def grad_input_no_output_padding(input, weight, bias=None, stride=1, padding=0, 
 
 @register(
     _REGISTRY,
-    category="mutation",
+    category=Category.INPUT_MUTATION,
     summary="For channels_last inputs the weight is repacked to OHWI order in place, in the caller's tensor.",
     modelled_on="In-place weight prepacking that overwrites module parameters (IPEX/oneDNN prepack style bugs)",
 )
@@ -664,7 +665,7 @@ _OUTPUT_POOL: OrderedDict[tuple, Tensor] = OrderedDict()
 
 @register(
     _REGISTRY,
-    category="aliasing",
+    category=Category.BUFFER_REUSE,
     summary="Inference calls return a pooled output buffer reused by the next call of the same shape.",
     modelled_on="Workspace/output arena reuse in inference runtimes (ONNX Runtime memory patterns, "
     "TensorRT output bindings) leaking a shared buffer to the caller",
@@ -698,7 +699,7 @@ def output_buffer_reuse(input, weight, bias=None, stride=1, padding=0, dilation=
 
 @register(
     _REGISTRY,
-    category="nondeterminism",
+    category=Category.NONDETERMINISM,
     summary="float32 split-K: per-channel-chunk partial sums are added in arrival (random) order.",
     modelled_on="Nondeterministic atomicAdd split-K reductions (cuDNN nondeterministic algorithms, "
     "torch.use_deterministic_algorithms issues)",
@@ -729,7 +730,7 @@ def split_k_arrival_order(input, weight, bias=None, stride=1, padding=0, dilatio
 
 @register(
     _REGISTRY,
-    category="fast-path",
+    category=Category.FAST_PATH,
     summary="When the kernel covers the whole unpadded input, a dot-product fast path forgets the bias.",
     modelled_on="Special-case fast paths (kernel == input, i.e. a fully-connected layer) missing the epilogue",
 )
@@ -753,7 +754,7 @@ def global_kernel_no_bias(input, weight, bias=None, stride=1, padding=0, dilatio
 
 @register(
     _REGISTRY,
-    category="stride",
+    category=Category.FAST_PATH,
     summary="Stride-2 polyphase path misaligns the odd phase when the padded width is odd.",
     modelled_on="Stride-2 specialised (space-to-depth / polyphase) kernels assuming even widths",
 )
@@ -782,7 +783,7 @@ def stride2_polyphase_odd_width(input, weight, bias=None, stride=1, padding=0, d
 
 @register(
     _REGISTRY,
-    category="vector-remainder",
+    category=Category.TILE_REMAINDER,
     summary="Channel loop in blocks of 8: the remainder loop drops the last input channel of each group.",
     modelled_on="Channel-blocked (nChw8c-style) reductions with an off-by-one remainder loop",
 )
@@ -805,7 +806,7 @@ def channel_block_remainder(input, weight, bias=None, stride=1, padding=0, dilat
 
 @register(
     _REGISTRY,
-    category="masking",
+    category=Category.PADDING,
     summary="Dilated kernel's load mask lacks the iw >= 0 test, so left padding reads preceding memory.",
     modelled_on="Triton/CUDA conv kernels with incomplete boundary masks (reading out of bounds "
     "instead of zero padding)",
@@ -837,7 +838,7 @@ def dilated_mask_lower_bound(input, weight, bias=None, stride=1, padding=0, dila
 
 @register(
     _REGISTRY,
-    category="asymmetric",
+    category=Category.PER_AXIS,
     summary="With unequal strides the output row index is scaled by the column stride and vice versa.",
     modelled_on="Per-axis parameter swaps in hand-written kernels (stride_h/stride_w transposed), "
     "masked out-of-range loads returning zero",
@@ -868,7 +869,7 @@ _PACKED_WEIGHTS: OrderedDict[tuple, Tensor] = OrderedDict()
 
 @register(
     _REGISTRY,
-    category="caching",
+    category=Category.STALE_CACHE,
     summary="Inference weight cache keyed on data_ptr/shape/dtype only: reused memory serves stale weights.",
     modelled_on="Prepacked-weight caches keyed on data pointers (oneDNN/IPEX/XNNPACK delegate weight "
     "caches missing the tensor version)",
@@ -909,7 +910,7 @@ def _bias_work(bias: Tensor | None, wd: torch.dtype) -> Tensor | None:
 @_finite_only
 @register(
     _REGISTRY,
-    category="fft",
+    family="fft",
     correct=True,
     summary="Per-group FFT cross-correlation (rfft2 in the working dtype), dilated kernel, strided sampling.",
 )
@@ -961,7 +962,7 @@ _WINO_AT = ((1.0, 1.0, 1.0, 0.0), (0.0, 1.0, -1.0, -1.0))
 @_finite_only
 @register(
     _REGISTRY,
-    category="winograd",
+    family="winograd",
     correct=True,
     summary="Winograd F(2x2, 3x3) for 3x3 / stride 1 / dilation 1; strided-window einsum otherwise.",
 )
@@ -999,7 +1000,7 @@ def winograd_f2x3(input, weight, bias=None, stride=1, padding=0, dilation=1, gro
 
 @register(
     _REGISTRY,
-    category="im2col",
+    family="im2col",
     correct=True,
     summary="im2col + per-block matmul over the reduction (blocks of 16) with a pairwise sum of block results.",
 )
@@ -1033,7 +1034,7 @@ def im2col_blocked_pairwise(input, weight, bias=None, stride=1, padding=0, dilat
 @_finite_only
 @register(
     _REGISTRY,
-    category="compensated",
+    family="compensated",
     correct=True,
     summary="Tap-major direct convolution: per-tap channel contraction, Kahan-compensated sum over taps.",
 )
@@ -1071,7 +1072,7 @@ def kahan_tap_sum(input, weight, bias=None, stride=1, padding=0, dilation=1, gro
 
 @register(
     _REGISTRY,
-    category="higher-precision",
+    family="higher-precision",
     correct=True,
     summary="Strided-window einsum computed entirely in float64, then cast to the input dtype.",
 )
@@ -1089,7 +1090,7 @@ def float64_then_cast(input, weight, bias=None, stride=1, padding=0, dilation=1,
 
 @register(
     _REGISTRY,
-    category="reordered-reduction",
+    family="reordered-reduction",
     correct=True,
     summary="Bias first, then input channels accumulated in reversed chunks of 3 (sequential adds).",
 )
@@ -1141,7 +1142,7 @@ def _corr_windows(X: Tensor, K: Tensor) -> Tensor:
 @register(
     _REGISTRY,
     kind="corr2d",
-    category="orientation",
+    category=Category.KERNEL_ORIENTATION,
     summary="Computes a true convolution (kernel flipped in both axes) instead of cross-correlation.",
     modelled_on="Convolution vs cross-correlation confusion (textbook corr2d exercises, scipy.signal.convolve2d)",
 )
@@ -1161,7 +1162,7 @@ def corr2d_flipped_kernel(X, K):
 @register(
     _REGISTRY,
     kind="corr2d",
-    category="dtype",
+    category=Category.DTYPE,
     summary="Output buffer made with torch.zeros((oh, ow)) in the default dtype (float32) for every input.",
     modelled_on="The textbook corr2d's Y = torch.zeros(...) without dtype=X.dtype",
 )
@@ -1182,7 +1183,7 @@ def corr2d_default_dtype_buffer(X, K):
 @register(
     _REGISTRY,
     kind="corr2d",
-    category="tail-handling",
+    category=Category.TILE_REMAINDER,
     summary="Rows are computed in tiles of 4; a partial last tile repeats rows of the previous tile.",
     modelled_on="Row-tiled kernels that write the remainder tile from a stale register block",
 )
@@ -1206,7 +1207,7 @@ def corr2d_row_tile_tail(X, K):
 @register(
     _REGISTRY,
     kind="corr2d",
-    category="shift-accumulate",
+    family="shift-accumulate",
     correct=True,
     summary="Sum over kernel taps of K[i, j] times the shifted input slice (float32 for half inputs).",
 )
@@ -1231,7 +1232,7 @@ def corr2d_shift_accumulate(X, K):
 @register(
     _REGISTRY,
     kind="corr2d",
-    category="higher-precision",
+    family="higher-precision",
     correct=True,
     summary="Unfolded windows times K summed in float64, then cast to the input dtype.",
 )

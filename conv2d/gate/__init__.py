@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from conv2d.gate.capabilities import Capabilities, capabilities_of, declare
     from conv2d.gate.case import Args, ConvCase
     from conv2d.gate.engine import PROFILES, Failure, GateProfile, PropertyResult, run_property
-    from conv2d.gate.properties import PROPERTIES, Property
+    from conv2d.gate.laws import PROPERTIES, Property
     from conv2d.gate.strategies import conv_cases, corr2d_cases
     from conv2d.gate.suite import SuiteReport, run_suite
     from conv2d.gate.target import LoadError, Target, Unsupported, Violation
@@ -35,8 +35,8 @@ _HOMES = {
     "GateProfile": "engine",
     "PropertyResult": "engine",
     "run_property": "engine",
-    "PROPERTIES": "properties",
-    "Property": "properties",
+    "PROPERTIES": "laws",
+    "Property": "laws",
     "conv_cases": "strategies",
     "corr2d_cases": "strategies",
     "SuiteReport": "suite",

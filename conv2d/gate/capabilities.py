@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from conv2d.gate.vocabulary import DEVICES, DTYPES, LAYOUT_CAPABILITIES, dtype_name
+
 __all__ = [
     "ACCUMULATIONS",
     "ALL_DEVICES",
@@ -34,9 +36,9 @@ __all__ = [
     "declare",
 ]
 
-ALL_DTYPES: tuple[torch.dtype, ...] = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
-ALL_DEVICES: tuple[str, ...] = ("cpu", "cuda")
-ALL_LAYOUTS: tuple[str, ...] = ("contiguous", "channels_last", "strided", "offset")
+ALL_DTYPES: tuple[torch.dtype, ...] = tuple(DTYPES.values())
+ALL_DEVICES: tuple[str, ...] = DEVICES
+ALL_LAYOUTS: tuple[str, ...] = LAYOUT_CAPABILITIES
 ALL_PADDING: tuple[str, ...] = ("int", "pair", "same", "valid")
 ACCUMULATIONS: tuple[str, ...] = ("float32", "dtype")
 #: What a target promises about subnormal numbers: ``"half-may-flush"`` (float16 and bfloat16 may
@@ -44,15 +46,8 @@ ACCUMULATIONS: tuple[str, ...] = ("float32", "dtype")
 #: (gradual underflow in every dtype).
 SUBNORMALS: tuple[str, ...] = ("half-may-flush", "keep")
 
-_DTYPE_NAMES = {
-    "float64": torch.float64,
-    "double": torch.float64,
-    "float32": torch.float32,
-    "float": torch.float32,
-    "float16": torch.float16,
-    "half": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
+#: Other names a dtype may be declared by, as torch spells them.
+_DTYPE_ALIASES = {"double": "float64", "float": "float32", "half": "float16"}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,8 +57,11 @@ def _as_dtype(value: object) -> torch.dtype:
         if value not in ALL_DTYPES:
             raise ValueError(f"dtypes contains {value}, but only {ALL_DTYPES} are verified")
         return value
-    if isinstance(value, str) and value.removeprefix("torch.") in _DTYPE_NAMES:
-        return _DTYPE_NAMES[value.removeprefix("torch.")]
+    if isinstance(value, str):
+        name = value.removeprefix("torch.")
+        name = _DTYPE_ALIASES.get(name, name)
+        if name in DTYPES:
+            return DTYPES[name]
     raise ValueError(f"dtypes contains {value!r}; use torch dtypes or names such as 'float32'")
 
 
@@ -191,7 +189,7 @@ class Capabilities:
     def describe(self) -> dict[str, Any]:
         """A JSON-friendly view, used in reports."""
         out = dataclasses.asdict(self)
-        out["dtypes"] = [str(d).removeprefix("torch.") for d in self.dtypes]
+        out["dtypes"] = [dtype_name(d) for d in self.dtypes]
         for key in ("devices", "padding", "layouts"):
             out[key] = list(out[key])
         return out

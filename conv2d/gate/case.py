@@ -9,9 +9,12 @@ tensors deterministically, so a printed case reproduces the failure exactly.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Literal
 
 import torch
+
+from conv2d.gate.vocabulary import DTYPES, HALF_DTYPES, LAYOUTS
 
 __all__ = [
     "INPUT_LAYOUTS",
@@ -31,41 +34,20 @@ ValueMode = Literal["uniform", "integer", "biased", "dominant"]
 IntOrPair = int | Pair
 Padding = int | Pair | str
 
-#: Memory layouts a case's tensors are drawn in. A "channel_slice" is a run of channels sliced out
-#: of a wider channels_last tensor, as a grouped model hands each group's input to a kernel.
-INPUT_LAYOUTS: tuple[str, ...] = (
-    "contiguous",
-    "channels_last",
-    "strided",
-    "transposed",
-    "offset",
-    "channel_slice",
-)
+#: Memory layouts a case's tensors are drawn in (:data:`conv2d.gate.vocabulary.LAYOUTS`, in draw order).
+INPUT_LAYOUTS: tuple[str, ...] = tuple(LAYOUTS)
 #: The capability (:data:`conv2d.gate.capabilities.ALL_LAYOUTS`) each layout needs: views are "strided".
-LAYOUT_CAPABILITY = {
-    "contiguous": "contiguous",
-    "channels_last": "channels_last",
-    "strided": "strided",
-    "transposed": "strided",
-    "offset": "offset",
-    "channel_slice": "strided",
-}
+LAYOUT_CAPABILITY: dict[str, str] = LAYOUTS
 #: Grid spacing on [1, 2) of the precision a buggy kernel might silently drop to.
 _LOWER_GRID = {"float32": 2.0**-10, "float64": 2.0**-23}
 #: Precision bits (mantissa + 1) per dtype: a product 2**(bits + 1) times the others makes a running
 #: sum in that dtype stagnate.
-_BITS = {"float64": 53, "float32": 24, "float16": 11, "bfloat16": 8}
-_DTYPES = {
-    "float64": torch.float64,
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
+_BITS = {name: 1 - int(math.log2(torch.finfo(dtype).eps)) for name, dtype in DTYPES.items()}
 
 
 def dtype_of(name: str) -> torch.dtype:
-    """The torch dtype called ``name`` (one of float64, float32, float16, bfloat16)."""
-    return _DTYPES[name]
+    """The torch dtype called ``name`` (one of :data:`conv2d.gate.vocabulary.DTYPES`)."""
+    return DTYPES[name]
 
 
 def as_pair(value: IntOrPair) -> Pair:
@@ -205,7 +187,7 @@ class ConvCase:
 
     @property
     def torch_dtype(self) -> torch.dtype:
-        return _DTYPES[self.dtype]
+        return DTYPES[self.dtype]
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -252,7 +234,7 @@ class ConvCase:
     def _values(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
         if self.values == "integer":
             # small integers: every product and partial sum is exact while sums stay small
-            low, high = (-2, 3) if self.dtype in ("float16", "bfloat16") else (-4, 5)
+            low, high = (-2, 3) if self.torch_dtype in HALF_DTYPES else (-4, 5)
             return torch.randint(low, high, shape, generator=generator).to(torch.float64)
         if self.values == "biased":
             return self._biased(shape, generator)

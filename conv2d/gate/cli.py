@@ -17,6 +17,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conv2d.gate.engine import PropertyResult
+    from conv2d.gate.known import KnownList
+    from conv2d.gate.target import Target
 
 __all__ = ["MODULE_PROG", "main", "program_name", "verify_main"]
 
@@ -58,100 +64,21 @@ def _verify_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _add_verify_arguments(verify: argparse.ArgumentParser) -> None:
-    from conv2d.gate.engine import PROFILES
-    from conv2d.gate.target import DEFAULT_TIMEOUT
+    from conv2d.gate.options import CLI_OPTIONS
 
-    verify.add_argument(
-        "target",
-        nargs="?",
-        help="'package.module:function' (default: the built-in core, conv2d.functional:conv2d or :corr2d)",
-    )
-    verify.add_argument(
-        "--kind",
-        choices=("conv2d", "corr2d"),
-        default="conv2d",
-        help="conv2d: F.conv2d's signature (default); corr2d: corr2d(X, K) on 2-D tensors",
-    )
-    verify.add_argument(
-        "--device",
-        choices=("cpu", "cuda", "all"),
-        default="cpu",
-        help="where to run the cases (all: cpu and, when present, cuda)",
-    )
-    verify.add_argument(
-        "--profile",
-        choices=sorted(PROFILES),
-        default="default",
-        help="search effort: " + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()),
-    )
-    verify.add_argument(
-        "--seed", type=int, default=0, help="seed of the search (default 0); same seed, same verdict"
-    )
-    verify.add_argument(
-        "--property",
-        action="append",
-        metavar="NAME",
-        dest="properties",
-        help="check only this property (repeatable); see --list",
-    )
-    verify.add_argument("--fail-fast", action="store_true", help="stop at the first failing property")
-    verify.add_argument("--json", metavar="FILE", help="write the machine-readable report to FILE")
-    verify.add_argument(
-        "--markdown", metavar="FILE", help="write a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)"
-    )
-    verify.add_argument(
-        "--xfails-file", metavar="FILE", help="known failures, one 'property[device]  # reason' per line"
-    )
-    verify.add_argument(
-        "--skips-file",
-        metavar="FILE",
-        help="properties not to run, one 'property[device]  # reason' per line",
-    )
-    verify.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
-        help=f"time one call of the target may take before it is reported as a timeout (default {DEFAULT_TIMEOUT:g})",
-    )
-    verify.add_argument(
-        "--accept-incomplete",
-        action="store_true",
-        help="let a property stopped by its time guard (status incomplete) pass the run",
-    )
-    verify.add_argument(
-        "--in-process",
-        action="store_true",
-        help="run the target in this process instead of crash-isolating worker processes (faster to debug; "
-        "a crash of the target then ends the gate too)",
-    )
-    verify.add_argument(
-        "-n",
-        "--workers",
-        type=int,
-        default=1,
-        metavar="WORKERS",
-        help="processes to spread the properties over (default 1)",
-    )
-    verify.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
-    verify.add_argument("--list", action="store_true", help="list the properties and exit")
-    verify.add_argument(
-        "--coverage",
-        action="store_true",
-        help="print which regions of the problem space (dtypes, layouts, groups, strides, sizes...) the cases reached",
-    )
+    for option in CLI_OPTIONS:
+        flags, settings = option.render("cli")
+        verify.add_argument(*flags, **settings)
 
 
 def _devices(choice: str) -> list[str] | str:
+    """The devices ``--device choice`` runs on, or why it cannot run here."""
     from conv2d.gate.engine import cuda_available
+    from conv2d.gate.vocabulary import expand_devices
 
-    if choice == "cpu":
-        return ["cpu"]
-    if choice == "cuda":
-        if not cuda_available():
-            return "--device cuda: torch sees no CUDA device here; use --device cpu or --device all"
-        return ["cuda"]
-    return ["cpu", "cuda"]
+    if choice == "cuda" and not cuda_available():
+        return "--device cuda: torch sees no CUDA device here; use --device cpu or --device all"
+    return expand_devices(choice)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
@@ -184,40 +111,19 @@ def verify_main(argv: Sequence[str] | None = None) -> int:
 
 def _verify(ns: argparse.Namespace) -> int:
     """Run ``verify`` with parsed options; returns the exit code."""
-    from conv2d.gate.engine import PropertyResult, properties_for
-    from conv2d.gate.known import load_known
+    from conv2d.gate.engine import properties_for
     from conv2d.gate.report import render_markdown, render_text, write_json
     from conv2d.gate.suite import run_suite
-    from conv2d.gate.target import LoadError, Target
 
     if ns.list:
         for prop in properties_for(ns.kind):
             print(f"{prop.name:22s} {prop.law}")
         return 0
-    if ns.workers < 1:
-        print(f"error: -n/--workers={ns.workers}; use 1 or more", file=sys.stderr)
+    loaded = _load(ns)
+    if isinstance(loaded, str):
+        print(f"error: {loaded}", file=sys.stderr)
         return USAGE_ERROR
-    if ns.timeout <= 0:
-        print(f"error: --timeout={ns.timeout:g}; use a positive number of seconds", file=sys.stderr)
-        return USAGE_ERROR
-    devices = _devices(ns.device)
-    if isinstance(devices, str):
-        print(f"error: {devices}", file=sys.stderr)
-        return USAGE_ERROR
-    try:
-        if ns.properties:
-            properties_for(ns.kind, ns.properties)
-        xfails = load_known(ns.xfails_file)
-        skips = load_known(ns.skips_file)
-        target = Target.load(ns.target, kind=ns.kind, timeout=ns.timeout)
-    except (LoadError, ValueError, FileNotFoundError, TypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
-
-    def progress(r: PropertyResult) -> None:
-        if not ns.quiet:
-            print(f"  {r.property:22s} {r.device:5s} {r.status:12s} {r.seconds:6.1f} s", file=sys.stderr)
-
+    target, devices, xfails, skips = loaded
     if not ns.quiet:
         print(
             f"verifying {target.name} ({ns.kind}) with profile {ns.profile}, seed {ns.seed}", file=sys.stderr
@@ -234,7 +140,7 @@ def _verify(ns: argparse.Namespace) -> int:
         workers=ns.workers,
         isolate=not ns.in_process,
         accept_incomplete=ns.accept_incomplete,
-        on_result=progress,
+        on_result=None if ns.quiet else _progress,
     )
     print(render_text(report, coverage=ns.coverage))
     if ns.json:
@@ -248,3 +154,33 @@ def _verify(ns: argparse.Namespace) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def _load(ns: argparse.Namespace) -> tuple[Target, list[str], KnownList, KnownList] | str:
+    """The target, devices and known-failures and skips lists the options name, or the usage error."""
+    from conv2d.gate.engine import properties_for
+    from conv2d.gate.known import load_known
+    from conv2d.gate.target import LoadError, Target
+
+    if ns.workers < 1:
+        return f"-n/--workers={ns.workers}; use 1 or more"
+    if ns.timeout <= 0:
+        return f"--timeout={ns.timeout:g}; use a positive number of seconds"
+    devices = _devices(ns.device)
+    if isinstance(devices, str):
+        return devices
+    try:
+        if ns.properties:
+            properties_for(ns.kind, ns.properties)
+        xfails = load_known(ns.xfails_file)
+        skips = load_known(ns.skips_file)
+        target = Target.load(ns.target, kind=ns.kind, timeout=ns.timeout)
+    except (LoadError, ValueError, FileNotFoundError, TypeError) as exc:
+        return str(exc)
+    return target, devices, xfails, skips
+
+
+def _progress(result: PropertyResult) -> None:
+    """One progress line on stderr for a finished property."""
+    r = result
+    print(f"  {r.property:22s} {r.device:5s} {r.status:12s} {r.seconds:6.1f} s", file=sys.stderr)

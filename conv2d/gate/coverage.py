@@ -21,16 +21,17 @@ import math
 from typing import Any
 
 from conv2d.gate.capabilities import Capabilities
-from conv2d.gate.case import INPUT_LAYOUTS, LAYOUT_CAPABILITY, ConvCase
+from conv2d.gate.case import ConvCase
+from conv2d.gate.vocabulary import DTYPES, KINDS, LARGE_ELEMENTS, LAYOUTS, dtype_name
 
 __all__ = ["DIMENSIONS", "Coverage", "regions", "unreached"]
 
 #: Every dimension and its regions, in display order.
 DIMENSIONS: dict[str, tuple[str, ...]] = {
-    "kind": ("conv2d", "corr2d"),
-    "dtype": ("float64", "float32", "float16", "bfloat16"),
-    "input layout": INPUT_LAYOUTS,
-    "weight layout": INPUT_LAYOUTS,
+    "kind": KINDS,
+    "dtype": tuple(DTYPES),
+    "input layout": tuple(LAYOUTS),
+    "weight layout": tuple(LAYOUTS),
     "groups": ("plain", "grouped", "depthwise"),
     "stride": ("1", "int", "pair"),
     "dilation": ("1", "int", "pair"),
@@ -43,8 +44,6 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
 
 #: Output extents around the tile and vector widths real kernels break at.
 _TILE_EDGES = frozenset({7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 66})
-#: Inputs from this many elements on are "large" (past narrow-index and size-threshold limits).
-_LARGE = 2**16
 
 
 def _form(value: object) -> str:
@@ -79,7 +78,7 @@ def _batch(case: ConvCase) -> str:
 
 
 def _size(case: ConvCase) -> str:
-    if math.prod(case.input_shape) >= _LARGE:
+    if math.prod(case.input_shape) >= LARGE_ELEMENTS:
         return "large"
     out_h, out_w = case.out_spatial
     if out_h in _TILE_EDGES or out_w in _TILE_EDGES:
@@ -178,10 +177,6 @@ class Coverage:
         return "\n".join(lines) + "\n"
 
 
-def _names(values: tuple[Any, ...]) -> list[str]:
-    return [str(v).removeprefix("torch.") for v in values]
-
-
 def unreached(coverage: Coverage, capabilities: Capabilities) -> list[str]:
     """The declared configurations no case reached, as ``"dimension: region"`` lines.
 
@@ -192,12 +187,10 @@ def unreached(coverage: Coverage, capabilities: Capabilities) -> list[str]:
     not the search's. A coverage of corr2d cases only (``corr2d(X, K)`` has no
     parameters, batch or bias) is checked for dtypes and layouts alone.
     """
-    missing = [f"dtype: {d}" for d in _names(capabilities.dtypes) if not coverage.reached("dtype", d)]
+    dtypes = [dtype_name(d) for d in capabilities.dtypes]
+    missing = [f"dtype: {d}" for d in dtypes if not coverage.reached("dtype", d)]
     layouts = {
-        LAYOUT_CAPABILITY[r]
-        for dim in ("input layout", "weight layout")
-        for r, n in coverage.counts[dim].items()
-        if n
+        LAYOUTS[r] for dim in ("input layout", "weight layout") for r, n in coverage.counts[dim].items() if n
     }
     missing += [f"layout: {x}" for x in capabilities.layouts if x not in layouts]
     if not coverage.reached("kind", "conv2d") and coverage.reached("kind", "corr2d"):

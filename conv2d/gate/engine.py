@@ -25,7 +25,7 @@ from conv2d.gate import hostcalls
 from conv2d.gate.case import INPUT_LAYOUTS, ConvCase
 from conv2d.gate.coverage import Coverage
 from conv2d.gate.diagnosis import explain
-from conv2d.gate.properties import PROPERTIES, Note, Property, collect_notes
+from conv2d.gate.laws import Note, Property, applicable, collect_notes
 from conv2d.gate.reference import GateError
 from conv2d.gate.strategies import conv_cases, corr2d_cases
 from conv2d.gate.target import CallTimeout, Target, Unsupported, Violation
@@ -160,14 +160,7 @@ def cuda_available() -> bool:
 
 def properties_for(kind: str, names: Iterable[str] | None = None) -> list[Property]:
     """The catalogue's properties that apply to targets of ``kind``, optionally only ``names``."""
-    chosen = [p for p in PROPERTIES.values() if kind in p.kinds]
-    if names is not None:
-        wanted = list(names)
-        unknown = [n for n in wanted if n not in PROPERTIES]
-        if unknown:
-            raise ValueError(f"unknown property {unknown[0]!r}; known properties are {sorted(PROPERTIES)}")
-        chosen = [p for p in chosen if p.name in wanted]
-    return chosen
+    return applicable(kind, names)
 
 
 def repro_snippet(target: Target, prop: Property, case: ConvCase) -> str:
@@ -255,6 +248,95 @@ def _hypothesis_settings(examples: int) -> settings:
     )
 
 
+@dataclasses.dataclass
+class _Search:
+    """What one property's search has seen: the cases that held, the failing case, what cut it short.
+
+    ``case`` and ``message`` are the counterexample (the latest case that broke the law, so
+    after shrinking the smallest); ``touched`` the known-bug regions the latest check's host
+    calls fell in, and ``regions`` those of the counterexample. ``notes``, ``unsupported``,
+    ``declined`` and ``coverage`` tally the generated cases (the search's, not the shrinking's,
+    for notes and coverage).
+    """
+
+    start: float
+    run: int = 0
+    case: ConvCase | None = None
+    message: str = ""
+    incomplete: bool = False
+    shrinks: int = 0
+    shrink_cut: str = ""
+    timeout: tuple[ConvCase, str] | None = None
+    touched: list[str] = dataclasses.field(default_factory=list)
+    regions: list[str] = dataclasses.field(default_factory=list)
+    notes: collections.Counter[tuple[str, str]] = dataclasses.field(default_factory=collections.Counter)
+    unsupported: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    declined: dict[str, list[ConvCase]] = dataclasses.field(default_factory=dict)
+    coverage: Coverage = dataclasses.field(default_factory=Coverage)
+
+    def admit(self, case: ConvCase, profile: GateProfile) -> bool:
+        """Whether to check ``case``: none after a time-out, none past the budget, shrinking within its limits."""
+        if self.timeout is not None:
+            return False
+        elapsed = time.perf_counter() - self.start
+        if self.case is None and elapsed > profile.budget:
+            self.incomplete = True
+            return False
+        if self.case is not None and case != self.case:
+            self.shrinks += 1
+            if self.shrinks > profile.shrink_limit:
+                self.shrink_cut = self.shrink_cut or f"shrinking stopped after {profile.shrink_limit} steps"
+                return False
+            if elapsed > profile.budget + profile.shrink_budget:
+                self.shrink_cut = f"shrinking stopped by its {profile.shrink_budget:g} s time guard"
+                return False
+        return True
+
+    def check(self, prop: Property, target: Target, case: ConvCase) -> None:
+        """Check the law on ``case`` and tally the outcome; a violation is recorded, then raised on to Hypothesis."""
+        if self.case is None:
+            self.coverage.add(case)
+        try:
+            with hostcalls.recording() as touched, collect_notes() as noted:
+                try:
+                    prop.check(target, case)
+                finally:
+                    if self.case is None:  # notes of the search, not of the shrinking
+                        self.notes.update((n.text, n.behaviour) for n in noted)
+                    self.touched = sorted(touched)
+        except Unsupported as exc:
+            reason = str(exc)
+            self.unsupported[reason] += 1
+            self.declined.setdefault(reason, []).append(case)
+            return
+        except CallTimeout as exc:
+            self.timeout = (case, str(exc))
+            return
+        except Violation as exc:
+            self.case, self.message, self.regions = case, str(exc), self.touched
+            raise
+        self.run += 1
+
+    def result(
+        self, prop: Property, device: str, status: Status, note: str, failure: Failure | None, seconds: float
+    ) -> PropertyResult:
+        """The verdict on the search: ``status``, ``note`` and ``failure`` with what the search tallied."""
+        return PropertyResult(
+            property=prop.name,
+            law=prop.law,
+            device=device,
+            status=status,
+            examples=self.run,
+            unsupported=dict(self.unsupported),
+            seconds=seconds,
+            note=note,
+            failure=failure,
+            declined={reason: describe_declined(cases) for reason, cases in self.declined.items()},
+            coverage=self.coverage.to_json(),
+            notes=tuple(Note(text, behaviour, cases) for (text, behaviour), cases in self.notes.items()),
+        )
+
+
 def run_property(
     prop: Property,
     target: Target,
@@ -271,156 +353,102 @@ def run_property(
             runner uses it to know which case a crash happened on).
     """
     profile = PROFILES[profile] if isinstance(profile, str) else profile
-    base = PropertyResult(prop.name, prop.law, device, "holds")
-    caps = target.capabilities
-    if target.hung:
-        return base.with_status("not run", f"an earlier call did not return: {target.hung}")
-    declined = prop.unsupported_by(caps)
-    if declined:
-        return base.with_status("unsupported", declined)
-    if device not in caps.devices:
-        return base.with_status("unsupported", f"declared devices are {list(caps.devices)}")
-    if device == "cuda" and not cuda_available():
-        return base.with_status("skipped", "no CUDA device is available")
-    if prop.devices and not (device == "cuda" and cuda_available()):
-        return base.with_status("skipped", "needs a CUDA device beside the CPU")
-
+    refused = _refusal(prop, target, device)
+    if refused is not None:
+        return PropertyResult(prop.name, prop.law, device, "holds").with_status(*refused)
     make = corr2d_cases if target.kind == "corr2d" else conv_cases
-    strategy = make(caps, device=device, require=prop.require)
+    strategy = make(target.capabilities, device=device, require=prop.require)
     examples = round(prop.examples * profile.scale)
-    state: dict[str, Any] = {
-        "run": 0,
-        "case": None,
-        "message": None,
-        "incomplete": False,
-        "shrinks": 0,
-        "shrink_cut": "",
-        "timeout": None,
-        "touched": [],
-        "regions": [],
-    }
-    notes: collections.Counter[tuple[str, str]] = collections.Counter()
-    unsupported: collections.Counter[str] = collections.Counter()
-    declined_cases: dict[str, list[ConvCase]] = {}
-    coverage = Coverage()
-    start = time.perf_counter()
+    state = _Search(start=time.perf_counter())
 
     @_hypothesis_settings(examples)
     @seed(seed_value)
     @given(case=strategy)
     def search(case: ConvCase) -> None:
-        if state["timeout"] is not None:
+        if not state.admit(case, profile):
             return
-        elapsed = time.perf_counter() - start
-        if state["case"] is None and elapsed > profile.budget:
-            state["incomplete"] = True
-            return
-        if state["case"] is not None and case != state["case"]:
-            state["shrinks"] += 1
-            if state["shrinks"] > profile.shrink_limit:
-                state["shrink_cut"] = (
-                    state["shrink_cut"] or f"shrinking stopped after {profile.shrink_limit} steps"
-                )
-                return
-            if elapsed > profile.budget + profile.shrink_budget:
-                state["shrink_cut"] = f"shrinking stopped by its {profile.shrink_budget:g} s time guard"
-                return
         if on_case is not None:
             on_case(case)
-        if state["case"] is None:
-            coverage.add(case)
-        try:
-            with hostcalls.recording() as touched, collect_notes() as noted:
-                try:
-                    prop.check(target, case)
-                finally:
-                    if state["case"] is None:  # notes of the search, not of the shrinking
-                        notes.update((n.text, n.behaviour) for n in noted)
-                    state["touched"] = sorted(touched)
-        except Unsupported as exc:
-            reason = str(exc)
-            unsupported[reason] += 1
-            declined_cases.setdefault(reason, []).append(case)
-            return
-        except CallTimeout as exc:
-            state["timeout"] = (case, str(exc))
-            return
-        except Violation as exc:
-            state["case"], state["message"], state["regions"] = case, str(exc), state["touched"]
-            raise
-        state["run"] += 1
+        state.check(prop, target, case)
 
-    status: Status = "holds"
-    failure: Failure | None = None
-    note = ""
+    status, note, failure = _outcome(prop, target, state, search)
+    seconds = time.perf_counter() - state.start
+    if status == "holds":
+        status, note, failure = _unfinished(prop, target, state, examples, profile)
+    return state.result(prop, device, status, note, failure, seconds)
+
+
+def _refusal(prop: Property, target: Target, device: str) -> tuple[Status, str] | None:
+    """Why ``prop`` is not searched on ``target`` on ``device`` (the status and its note), or None to search."""
+    caps = target.capabilities
+    if target.hung:
+        return "not run", f"an earlier call did not return: {target.hung}"
+    declined = prop.unsupported_by(caps)
+    if declined:
+        return "unsupported", declined
+    if device not in caps.devices:
+        return "unsupported", f"declared devices are {list(caps.devices)}"
+    if device == "cuda" and not cuda_available():
+        return "skipped", "no CUDA device is available"
+    if prop.devices and not (device == "cuda" and cuda_available()):
+        return "skipped", "needs a CUDA device beside the CPU"
+    return None
+
+
+def _outcome(
+    prop: Property, target: Target, state: _Search, search: Callable[[], None]
+) -> tuple[Status, str, Failure | None]:
+    """Run the search; the status it ends in (``holds`` when no law broke), its note, and the counterexample."""
     try:
         search()
     except (Violation, Flaky) as exc:
-        if state["case"] is None:
-            status, note = "error", f"the search ended without a recorded case: {exc}"
-        else:
-            status = "fails"
-            failure = Failure(
-                case=state["case"],
-                message=state["message"],
-                repro=repro_snippet(target, prop, state["case"]),
-                blob=_blob(exc),
-                cause=cause_of(state["message"]),
-                regions=tuple(state["regions"]),
-            )
-            extra = explain(target, state["case"], prop.name) if failure.cause is None else []
-            if extra:
-                failure = dataclasses.replace(failure, message="\n".join([failure.message, *extra]))
-            note = state["shrink_cut"]
+        if state.case is None:
+            return "error", f"the search ended without a recorded case: {exc}", None
+        return "fails", state.shrink_cut, _failure(prop, target, state.case, state, exc)
     except GateError as exc:
-        status, note = "error", f"the gate cannot judge a case: {exc}"
+        return "error", f"the gate cannot judge a case: {exc}", None
     except HypothesisException as exc:
-        status, note = "error", f"Hypothesis stopped the search: {type(exc).__name__}: {exc}"
+        return "error", f"Hypothesis stopped the search: {type(exc).__name__}: {exc}", None
     except Exception:  # a defect in the gate itself: report it, never hide it
-        status, note = "error", "the gate itself raised:\n" + traceback.format_exc(limit=6)
-    seconds = time.perf_counter() - start
-    if status == "holds":
-        status, note, failure = _unfinished(prop, target, state, unsupported, examples, profile)
-    return PropertyResult(
-        property=prop.name,
-        law=prop.law,
-        device=device,
-        status=status,
-        examples=state["run"],
-        unsupported=dict(unsupported),
-        seconds=seconds,
-        note=note,
-        failure=failure,
-        declined={reason: describe_declined(cases) for reason, cases in declined_cases.items()},
-        coverage=coverage.to_json(),
-        notes=tuple(Note(text, behaviour, cases) for (text, behaviour), cases in notes.items()),
+        return "error", "the gate itself raised:\n" + traceback.format_exc(limit=6), None
+    return "holds", "", None
+
+
+def _failure(prop: Property, target: Target, case: ConvCase, state: _Search, exc: BaseException) -> Failure:
+    """The counterexample the search shrank to, with the diagnosis of a violation that names no cause."""
+    failure = Failure(
+        case=case,
+        message=state.message,
+        repro=repro_snippet(target, prop, case),
+        blob=_blob(exc),
+        cause=cause_of(state.message),
+        regions=tuple(state.regions),
     )
+    extra = explain(target, case, prop.name) if failure.cause is None else []
+    if extra:
+        failure = dataclasses.replace(failure, message="\n".join([failure.message, *extra]))
+    return failure
 
 
 def _unfinished(
-    prop: Property,
-    target: Target,
-    state: dict[str, Any],
-    unsupported: collections.Counter[str],
-    examples: int,
-    profile: GateProfile,
+    prop: Property, target: Target, state: _Search, examples: int, profile: GateProfile
 ) -> tuple[Status, str, Failure | None]:
     """The status of a search in which no law broke: holds, or why it did not check everything."""
-    if state["timeout"] is not None:
-        case, message = state["timeout"]
+    if state.timeout is not None:
+        case, message = state.timeout
         size = case.materialize().input.numel()
-        note = f"{message} on a case with {size} input elements, after {state['run']} cases held"
+        note = f"{message} on a case with {size} input elements, after {state.run} cases held"
         failure = Failure(case, note, repro_snippet(target, prop, case), None, cause="timeout")
         return "timeout", note, failure
-    if state["run"] == 0:
-        if unsupported:
-            reasons = "; ".join(f"{n} x {r}" for r, n in unsupported.items())
+    if state.run == 0:
+        if state.unsupported:
+            reasons = "; ".join(f"{n} x {r}" for r, n in state.unsupported.items())
             return "not verified", f"no case was checked: the target declined every one ({reasons})", None
         return "not verified", "no case was checked", None
-    if state["incomplete"]:
+    if state.incomplete:
         return (
             "incomplete",
-            f"checked {state['run']} of {examples} cases before the {profile.budget:g} s time guard",
+            f"checked {state.run} of {examples} cases before the {profile.budget:g} s time guard",
             None,
         )
     return "holds", "", None

@@ -32,7 +32,7 @@ import torch
 from conv2d.gate.case import Args
 from conv2d.gate.upstream import regions_of
 
-__all__ = ["install", "is_host_kernel", "recording", "traced_target"]
+__all__ = ["call_args", "install", "is_host_kernel", "recording", "traced_target"]
 
 _LOCK = threading.Lock()
 _RECORDERS: list[set[str]] = []
@@ -43,7 +43,7 @@ _PARAMETERS = ("input", "weight", "bias", "stride", "padding", "dilation", "grou
 _DEFAULTS = (None, None, None, 1, 0, 1, 1)
 
 
-def _call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Args | None:
+def call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Args | None:
     """F.conv2d's arguments as an :class:`Args`, or None when they do not even bind."""
     values = dict(zip(_PARAMETERS, _DEFAULTS, strict=True))
     if len(args) > len(_PARAMETERS) or set(kwargs) - set(_PARAMETERS):
@@ -58,7 +58,7 @@ def _call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Args | None:
 def _trace(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def traced(*args: Any, **kwargs: Any) -> Any:
-        call = _call_args(args, kwargs)
+        call = call_args(args, kwargs)
         names = regions_of(call) if call is not None else []
         if names:
             with _LOCK:

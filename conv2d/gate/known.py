@@ -10,13 +10,15 @@ One entry per line: a property pattern, then ``#`` and the reason::
 An *xfail* entry turns a failure into ``xfail`` and reports ``xpass`` when the
 property starts to hold; a *skip* entry does not run the property at all.
 Entries that match no property of the catalogue are reported as stale, and a
-known failure that holds is reported as ``xpass``.
+known failure that holds is reported as ``xpass``. :class:`KnownPolicy` applies
+both lists; the CLI's suite and the pytest plugin go through it alike.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from conv2d.gate.engine import PropertyResult
 
-__all__ = ["KnownEntry", "KnownList", "apply_known", "load_known", "stale_entries"]
+__all__ = ["KnownEntry", "KnownList", "KnownPolicy", "apply_known", "load_known", "stale_entries"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,3 +111,54 @@ def stale_entries(lists: Iterable[KnownList], catalogue: Iterable[tuple[str, str
         for entry in known.entries
         if not any(entry.matches(name, device) for name, device in pairs)
     ]
+
+
+class KnownPolicy:
+    """What a run does with the properties its known-failures and skips lists name.
+
+    A property the skips list names on a device is not run (:meth:`skip`, :meth:`skipped`);
+    the result of one the known-failures list names is settled by :func:`apply_known`
+    (:meth:`settle`). Each list is given as a :class:`KnownList` or as the path of its
+    file, read when the policy first needs it (so a skipped property never reads the
+    known-failures file).
+    """
+
+    def __init__(
+        self,
+        xfails: KnownList | str | Path | None = None,
+        skips: KnownList | str | Path | None = None,
+    ) -> None:
+        self._xfails = xfails
+        self._skips = skips
+
+    @functools.cached_property
+    def xfails(self) -> KnownList:
+        """The known failures."""
+        return self._xfails if isinstance(self._xfails, KnownList) else load_known(self._xfails)
+
+    @functools.cached_property
+    def skips(self) -> KnownList:
+        """The properties not to run."""
+        return self._skips if isinstance(self._skips, KnownList) else load_known(self._skips)
+
+    def skip(self, prop: str, device: str) -> KnownEntry | None:
+        """The skips entry that keeps ``prop`` from running on ``device``, or None: run it."""
+        return self.skips.match(prop, device)
+
+    def skipped(self, prop: str, law: str, device: str) -> PropertyResult | None:
+        """The ``skipped`` result of ``prop`` on ``device`` when the skips list names it, else None."""
+        entry = self.skip(prop, device)
+        if entry is None:
+            return None
+        from conv2d.gate.engine import PropertyResult
+
+        note = f"skipped ({entry.source}): {entry.reason}"
+        return PropertyResult(prop, law, device, "skipped", note=note)
+
+    def settle(self, result: PropertyResult, warnings: list[str]) -> PropertyResult:
+        """``result`` under the known failures (see :func:`apply_known`)."""
+        return apply_known(result, self.xfails, warnings)
+
+    def stale(self, catalogue: Iterable[tuple[str, str]]) -> list[str]:
+        """Warnings for the entries of both lists that match no (property, device) of ``catalogue``."""
+        return stale_entries([self.xfails, self.skips], catalogue)

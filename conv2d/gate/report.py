@@ -249,24 +249,27 @@ def write_json(report: SuiteReport, path: str | Path) -> None:
     Path(path).write_text(json.dumps(to_json(report), indent=2) + "\n")
 
 
+#: The mark of each status in a Markdown summary.
+_ICONS = {
+    "holds": "✅",
+    "fails": "❌",
+    "unsupported": "➖",
+    "skipped": "⏭️",
+    "xfail": "⚠️",
+    "xpass": "❗",
+    "error": "💥",
+    "not run": "⛔",
+    "crashed": "💀",
+    "timeout": "⏱️",
+    "incomplete": "⌛",
+    "not verified": "❔",
+}
+
+
 def render_markdown(report: SuiteReport) -> str:
     """A summary for a CI job page: the table, then each failure folded with its repro."""
     env = report.environment
     names, cells = _grid(report)
-    icon = {
-        "holds": "✅",
-        "fails": "❌",
-        "unsupported": "➖",
-        "skipped": "⏭️",
-        "xfail": "⚠️",
-        "xpass": "❗",
-        "error": "💥",
-        "not run": "⛔",
-        "crashed": "💀",
-        "timeout": "⏱️",
-        "incomplete": "⌛",
-        "not verified": "❔",
-    }
     lines = [
         f"### conv2d verify: `{report.target}` — {'FAIL' if report.failed else 'PASS'}",
         "",
@@ -279,14 +282,14 @@ def render_markdown(report: SuiteReport) -> str:
         row = []
         for d in report.devices:
             r = cells.get((name, d))
-            row.append("-" if r is None else f"{icon.get(r.status, '')} {_cell(r)}")
+            row.append("-" if r is None else f"{_ICONS.get(r.status, '')} {_cell(r)}")
         lines.append(f"| `{name}` | " + " | ".join(row) + " |")
     for r, members in causes(report):
         assert r.failure is not None
         also = "".join(f", <code>{m.property}</code>" for m in members[1:])
         lines += [
             "",
-            f"<details><summary>{icon.get(r.status, '')} <code>{r.property}</code>{also} on {r.device}"
+            f"<details><summary>{_ICONS.get(r.status, '')} <code>{r.property}</code>{also} on {r.device}"
             f"{' (known torch bug: ' + ', '.join(known_bugs(r)) + ')' if known_bugs(r) else ''}: "
             f"{r.failure.case.describe()}</summary>",
             "",

@@ -61,15 +61,19 @@ would have waited them out; the message names S, T and the case, and
 depends on timing too. A target that hangs gets the same verdict at S as at T:
 the same status, on the same case, after the same number of cases that held.
 
-Messages. The worker sends the parent tuples whose first item names their kind:
-``("ready",)``, ``("case", case)``, ``("call", what, thread)``, ``("return",
-timing, thread)`` (``timing`` is the call's ``(seconds, cpu_seconds)``, or None
-for a call that ended because a call nested in it timed out), ``("regions", names)``
-(sent before a call of the host's convolution that lies in the regions of known torch
-bugs, :mod:`conv2d.gate.hostcalls`, so that a crash in it is attributed) and ``("result",
-result)``. :meth:`_Runner._receive` hands each to the method ``_on_<kind>``, so
-a new kind is one method. The parent sends ``(job, limit)`` for each property
-(``limit``: the per-call time limit for that job) and ``None`` to stop.
+Messages (:mod:`conv2d.gate.messages`). The worker sends the parent
+:class:`~conv2d.gate.messages.Ready`, then for each case
+:class:`~conv2d.gate.messages.CaseStarted`, around each call of the target
+:class:`~conv2d.gate.messages.CallEntered` and
+:class:`~conv2d.gate.messages.CallReturned` (with the call's timing, or None for a
+call that ended because a call nested in it timed out),
+:class:`~conv2d.gate.messages.Regions` (sent before a call of the host's convolution
+that lies in the regions of known torch bugs, :mod:`conv2d.gate.hostcalls`, so that a
+crash in it is attributed) and :class:`~conv2d.gate.messages.Result`.
+:meth:`_Runner._receive` hands each to the method ``_on_<kind>``, so a new kind is
+one class and one method. The parent sends an :class:`~conv2d.gate.messages.Assign`
+for each property (its :class:`~conv2d.gate.messages.Job` and the per-call time
+limit for it) and a :class:`~conv2d.gate.messages.Stop` to stop.
 """
 
 from __future__ import annotations
@@ -88,11 +92,23 @@ from pathlib import Path
 from typing import Any
 
 from conv2d.gate.case import ConvCase
-from conv2d.gate.engine import PROFILES, Failure, PropertyResult, repro_snippet
-from conv2d.gate.properties import PROPERTIES
+from conv2d.gate.engine import PROFILES, Failure, PropertyResult, repro_snippet, run_property
+from conv2d.gate.laws import PROPERTIES
+from conv2d.gate.messages import (
+    Assign,
+    CallEntered,
+    CallReturned,
+    CaseStarted,
+    Job,
+    Ready,
+    Regions,
+    Result,
+    Stop,
+    WorkerMessage,
+)
 from conv2d.gate.target import Target, bounded
 
-__all__ = ["GRACE", "SHORT_FLOOR", "SHORT_MULTIPLE", "WAIT_MULTIPLE", "run_isolated"]
+__all__ = ["GRACE", "SHORT_FLOOR", "SHORT_MULTIPLE", "WAIT_MULTIPLE", "Job", "run_isolated"]
 
 #: Seconds past the per-call time limit before the parent kills a worker stuck in native code
 #: (at least this, or a third of the time limit): time for the worker's own time-out to fire first.
@@ -104,8 +120,6 @@ SHORT_FLOOR = 2.0
 SHORT_MULTIPLE = 10.0
 WAIT_MULTIPLE = 3.0
 _STDERR_TAIL = 1500
-
-Job = tuple[str, str, str, int]
 
 
 # -- the worker side --------------------------------------------------------------------------------
@@ -138,14 +152,10 @@ def _context() -> Any:
 def _worker(
     conn: Any, spec: str, kind: str, timeout: float, log: str, capabilities: Any, environ: dict[str, str]
 ) -> None:
-    """Load the target, then run the ``(job, limit)`` pairs the parent sends until it sends None."""
+    """Load the target, then run the jobs the parent assigns until it sends :class:`Stop`."""
     os.environ.clear()  # the parent's environment now, not the fork server's when it started
     os.environ.update(environ)
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    _redirect_output(log)
     import torch
 
     if getattr(torch.cuda, "_is_in_bad_fork", lambda: False)():
@@ -154,21 +164,42 @@ def _worker(
     _warm_up(torch)
     from conv2d import hostile
     from conv2d.gate import hostcalls
-    from conv2d.gate.engine import run_property
 
     if hostile.active():  # the parent's environment asks for it, whatever the fork server's was
         hostile.install()
-    lock = threading.Lock()  # calls may come from several threads (the concurrency law)
-
-    def send(message: tuple) -> None:
-        with lock:
-            conn.send(message)
-
+    send = _sender(conn)
     # before the target is loaded: the host's convolution is traced, its known-bug regions sent ahead of each call
-    hostcalls.install(on_regions=lambda names: send(("regions", names)))
+    hostcalls.install(on_regions=lambda names: send(Regions(tuple(names))))
     target = Target.load(spec, kind=kind, timeout=timeout)  # type: ignore[arg-type]
     if capabilities is not None:
         target.capabilities = capabilities
+    target.on_call = _call_reporter(target, send)
+    send(Ready())
+    _serve(conn, target, send)
+
+
+def _redirect_output(log: str) -> None:
+    """Send what this process writes, from Python or from native code, to the file ``log``."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+
+
+def _sender(conn: Any) -> Callable[[WorkerMessage], None]:
+    """Send messages to the parent one at a time: calls may come from several threads (the concurrency law)."""
+    lock = threading.Lock()
+
+    def send(message: WorkerMessage) -> None:
+        with lock:
+            conn.send(message)
+
+    return send
+
+
+def _call_reporter(target: Target, send: Callable[[WorkerMessage], None]) -> Callable[[str | None], None]:
+    """The target's ``on_call`` hook: tell the parent when a call is entered and when it returns, and its timing."""
     started = threading.local()  # a call is entered and left in the same thread
 
     def on_call(what: str | None) -> None:
@@ -176,30 +207,33 @@ def _worker(
         if what is not None:
             # the whole worker's CPU time: its other threads wait while a call runs
             started.at = (time.perf_counter(), time.process_time())
-            send(("call", what, thread))
+            send(CallEntered(what, thread))
         else:
             wall, cpu = started.at
             # untimed: a call that ended because a call nested in it timed out did not return on its own
             timing = None if target.hung else (time.perf_counter() - wall, time.process_time() - cpu)
-            send(("return", timing, thread))
+            send(CallReturned(timing, thread))
 
-    target.on_call = on_call
-    send(("ready",))
+    return on_call
+
+
+def _serve(conn: Any, target: Target, send: Callable[[WorkerMessage], None]) -> None:
+    """Run each job the parent assigns and send its result, until told to stop or the worker is spent."""
     while True:
-        order = conn.recv()
-        if order is None:
+        order: Assign | Stop = conn.recv()
+        if isinstance(order, Stop):
             return
-        (name, device, profile, seed), limit = order
-        target.timeout = limit
+        job = order.job
+        target.timeout = order.limit
         result = run_property(
-            PROPERTIES[name],
+            PROPERTIES[job.property],
             target,
-            device=device,
-            profile=profile,
-            seed_value=seed,
-            on_case=lambda case: send(("case", case)),
+            device=job.device,
+            profile=job.profile,
+            seed_value=job.seed,
+            on_case=lambda case: send(CaseStarted(case)),
         )
-        send(("result", result))
+        send(Result(result))
         if target.hung:  # a call still runs in a daemon thread: this worker is spent
             return
 
@@ -322,7 +356,7 @@ class _Runner:
     # -- verdicts --------------------------------------------------------------------------------
     def _verdict(self, worker: _Worker, status: str, what: str) -> PropertyResult:
         assert worker.job is not None
-        name, device, _, _ = worker.job
+        name, device = worker.job.property, worker.job.device
         prop = PROPERTIES[name]
         seconds = time.perf_counter() - worker.started
         failure = None
@@ -385,7 +419,7 @@ class _Runner:
                         self._dispatch(worker, pending.pop(0))
                 idle = [w for w in self.pool if w.job is None and w.ready and (stop or not pending)]
                 for worker in idle:
-                    worker.conn.send(None)
+                    worker.conn.send(Stop())
                     self._retire(worker, kill=False)
                 if not self.pool:
                     break
@@ -405,38 +439,42 @@ class _Runner:
         worker.job, worker.limit, worker.started = job, self._limit(), time.perf_counter()
         worker.measured = (self.costliest, self.slowest)
         worker.case, worker.calls = None, {}
-        worker.conn.send((job, worker.limit))
+        worker.conn.send(Assign(job, worker.limit))
 
     def _busy(self) -> int:
         return sum(1 for w in self.pool if w.job is not None)
 
     # -- what the workers say --------------------------------------------------------------------
-    def _receive(self, worker: _Worker, message: tuple) -> PropertyResult | None:
+    def _receive(self, worker: _Worker, message: WorkerMessage) -> PropertyResult | None:
         """Dispatch a worker's message to ``_on_<kind>``; a finished job's result comes back."""
-        handler = getattr(self, f"_on_{message[0]}", None)
+        kind = getattr(message, "kind", None)
+        handler = getattr(self, f"_on_{kind}", None)
         if handler is None:
-            raise RuntimeError(f"a worker sent a message of unknown kind {message[0]!r}")
-        return handler(worker, *message[1:])
+            raise RuntimeError(f"a worker sent a message of unknown kind {kind!r}")
+        result: PropertyResult | None = handler(worker, message)
+        return result
 
-    def _on_ready(self, worker: _Worker) -> None:
+    def _on_ready(self, worker: _Worker, message: Ready) -> None:
         worker.ready = True
 
-    def _on_case(self, worker: _Worker, case: ConvCase) -> None:
-        worker.case = case
+    def _on_case(self, worker: _Worker, message: CaseStarted) -> None:
+        worker.case = message.case
         worker.regions = set()
 
-    def _on_regions(self, worker: _Worker, names: list[str]) -> None:
-        worker.regions.update(names)
+    def _on_regions(self, worker: _Worker, message: Regions) -> None:
+        worker.regions.update(message.names)
 
-    def _on_call(self, worker: _Worker, what: str, thread: int) -> None:
-        worker.calls[thread] = (what, time.perf_counter())
+    def _on_call(self, worker: _Worker, message: CallEntered) -> None:
+        worker.calls[message.thread] = (message.what, time.perf_counter())
 
-    def _on_return(self, worker: _Worker, timing: tuple[float, float] | None, thread: int) -> None:
-        worker.calls.pop(thread, None)
+    def _on_return(self, worker: _Worker, message: CallReturned) -> None:
+        worker.calls.pop(message.thread, None)
+        timing = message.timing
         if timing is not None:
             self.slowest, self.costliest = max(self.slowest, timing[0]), max(self.costliest, timing[1])
 
-    def _on_result(self, worker: _Worker, result: PropertyResult) -> PropertyResult:
+    def _on_result(self, worker: _Worker, message: Result) -> PropertyResult:
+        result = message.result
         worker.job = None
         if result.status in ("timeout", "not run"):  # a call still runs inside: replace it
             self._lost(worker)
@@ -487,7 +525,7 @@ class _Runner:
             verdict = self._timed_out(worker, self._verdict(worker, "timeout", what))
             self._lost(worker)
             return verdict
-        profile = PROFILES[worker.job[2]]
+        profile = PROFILES[worker.job.profile]
         limit = profile.budget + profile.shrink_budget + self.timeout + 2 * max(GRACE, self.timeout / 3)
         if now - worker.started > limit:
             verdict = self._verdict(worker, "incomplete", f"the property ran past its {limit:g} s guard")
@@ -503,7 +541,7 @@ def run_isolated(
     workers: int = 1,
     on_result: Callable[[PropertyResult], bool],
 ) -> None:
-    """Run ``(property, device, profile, seed)`` jobs in worker processes; report each result to ``on_result``.
+    """Run the jobs in worker processes; report each result to ``on_result``.
 
     ``target`` must have been loaded from a spec (``Target.load``): each worker loads it again.
     """

@@ -29,7 +29,8 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from conv2d.gate.capabilities import Capabilities
-from conv2d.gate.case import INPUT_LAYOUTS, LAYOUT_CAPABILITY, ConvCase, Pair, ValueMode, resolve_padding
+from conv2d.gate.case import ConvCase, Pair, ValueMode, resolve_padding
+from conv2d.gate.vocabulary import DTYPES, LARGE_ELEMENTS, LAYOUTS, dtype_name
 
 __all__ = [
     "PRODUCTION_LAYERS",
@@ -64,7 +65,9 @@ REQUIREMENTS = frozenset(
     }
 )
 
-_DTYPE_ORDER = ("float32", "float64", "float16", "bfloat16")
+#: The order dtypes are drawn in: float32, the simplest (where shrinking goes), then the others in
+#: :data:`~conv2d.gate.vocabulary.DTYPES` order.
+_DTYPE_ORDER: tuple[str, ...] = ("float32", *(name for name in DTYPES if name != "float32"))
 #: float32, what production runs, is drawn twice as often as each other dtype.
 _DTYPE_WEIGHT = {"float32": 2}
 _TILE_EXTENTS = (7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 66)
@@ -88,14 +91,14 @@ def _exponent(draw: st.DrawFn, values: ValueMode) -> int:
 
 def dtypes_for(capabilities: Capabilities) -> list[str]:
     """Dtype names the target supports, simplest (float32) first."""
-    names = [str(d).removeprefix("torch.") for d in capabilities.dtypes]
+    names = [dtype_name(d) for d in capabilities.dtypes]
     return [n for n in _DTYPE_ORDER if n in names]
 
 
 def layouts_for(capabilities: Capabilities) -> list[str]:
     """Case layouts the target supports ("strided" covers sliced, transposed and channel-sliced views)."""
     allowed = set(capabilities.layouts)
-    return [name for name in INPUT_LAYOUTS if LAYOUT_CAPABILITY[name] in allowed]
+    return [name for name, needs in LAYOUTS.items() if needs in allowed]
 
 
 def _check_requirements(require: Collection[str]) -> None:
@@ -320,16 +323,17 @@ def _large_sizes(draw: st.DrawFn, channels: int, height: int, width: int) -> tup
     width = draw(st.sampled_from([96, 128, 181, 256, 300])) + width % 5
     while batch > 1 and batch * channels * height * width > 3 * 2**20:
         batch -= 1
-    while batch * channels * height * width < 2**16:
+    while batch * channels * height * width < LARGE_ELEMENTS:
         batch += 1
     return batch, height, width
 
 
 def _draw_regime(draw: st.DrawFn, caps: Capabilities, req: set[str]) -> str:
     if "large" in req:
-        if caps.max_elements is not None and caps.max_elements < 2**16:
+        if caps.max_elements is not None and caps.max_elements < LARGE_ELEMENTS:
             raise ValueError(
-                f"require={{'large'}} needs inputs of 2**16 elements, above the declared max_elements={caps.max_elements}"
+                f"require={{'large'}} needs inputs of 2**{LARGE_ELEMENTS.bit_length() - 1} elements, "
+                f"above the declared max_elements={caps.max_elements}"
             )
         return "large"
     weights = [r for r in _REGIME_WEIGHTS if r != "production" or _production_layers(caps, req)]

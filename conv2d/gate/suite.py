@@ -8,9 +8,11 @@ from collections.abc import Callable, Sequence
 
 from conv2d.gate import hostcalls, upstream
 from conv2d.gate.engine import FAILING, PROFILES, PropertyResult, properties_for, run_property
-from conv2d.gate.known import KnownList, apply_known, stale_entries
-from conv2d.gate.properties import PROPERTIES
+from conv2d.gate.known import KnownList, KnownPolicy
+from conv2d.gate.laws import PROPERTIES
+from conv2d.gate.messages import Job
 from conv2d.gate.target import Target
+from conv2d.gate.vocabulary import DEVICES
 
 __all__ = ["SuiteReport", "run_suite", "with_host_facts"]
 
@@ -98,47 +100,20 @@ def run_suite(
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r}; known profiles are {sorted(PROFILES)}")
     isolate = target.spec is not None if isolate is None else isolate
-    xfails = xfails or KnownList()
-    skips = skips or KnownList()
+    known = KnownPolicy(xfails, skips)
     start = time.perf_counter()
     warnings: list[str] = []
-    jobs: list[tuple[str, str, str, int]] = []
-    results: list[PropertyResult] = []
-    for prop in properties_for(target.kind, only):
-        for device in devices:
-            entry = skips.match(prop.name, device)
-            if entry is not None:
-                note = f"skipped ({entry.source}): {entry.reason}"
-                results.append(PropertyResult(prop.name, prop.law, device, "skipped", note=note))
-                continue
-            jobs.append((prop.name, device, profile, seed))
+    results, jobs = _plan(target, devices, profile, seed, only, known)
 
     def finish(result: PropertyResult) -> bool:
-        result = apply_known(with_host_facts(result), xfails, warnings)
+        result = known.settle(with_host_facts(result), warnings)
         results.append(result)
         if on_result is not None:
             on_result(result)
         return fail_fast and result.status in FAILING
 
-    if isolate:
-        from conv2d.gate.runner import run_isolated
-
-        run_isolated(target, jobs, workers=workers, on_result=finish)
-    else:
-        with hostcalls.traced_target(target):
-            for name, device, _, _ in jobs:
-                result = run_property(
-                    PROPERTIES[name], target, device=device, profile=profile, seed_value=seed
-                )
-                if finish(result):
-                    break
-    catalogue = [(p.name, d) for p in properties_for(target.kind) for d in ("cpu", "cuda")]
-    warnings += stale_entries([xfails, skips], catalogue)
-    warnings += [
-        f"importing the target replaced {name}: the gate's reference is bound to torch.ops.aten and is "
-        "unaffected, but any other code in this process now calls the replacement"
-        for name in target.replaced
-    ]
+    _run_jobs(target, jobs, isolate=isolate, workers=workers, finish=finish)
+    warnings += _warnings(target, known)
     order = {name: i for i, name in enumerate(PROPERTIES)}
     results.sort(key=lambda r: (order[r.property], devices.index(r.device) if r.device in devices else 0))
     return SuiteReport(
@@ -155,3 +130,57 @@ def run_suite(
         isolated=isolate,
         accept_incomplete=accept_incomplete,
     )
+
+
+def _plan(
+    target: Target,
+    devices: Sequence[str],
+    profile: str,
+    seed: int,
+    only: Sequence[str] | None,
+    known: KnownPolicy,
+) -> tuple[list[PropertyResult], list[Job]]:
+    """The ``skipped`` results of the properties the skips list names, and a job for every other one."""
+    skipped: list[PropertyResult] = []
+    jobs: list[Job] = []
+    for prop in properties_for(target.kind, only):
+        for device in devices:
+            result = known.skipped(prop.name, prop.law, device)
+            if result is not None:
+                skipped.append(result)
+            else:
+                jobs.append(Job(prop.name, device, profile, seed))
+    return skipped, jobs
+
+
+def _run_jobs(
+    target: Target,
+    jobs: Sequence[Job],
+    *,
+    isolate: bool,
+    workers: int,
+    finish: Callable[[PropertyResult], bool],
+) -> None:
+    """Run the jobs, in worker processes or in this one, handing each result to ``finish`` (True: stop)."""
+    if isolate:
+        from conv2d.gate.runner import run_isolated
+
+        run_isolated(target, jobs, workers=workers, on_result=finish)
+        return
+    with hostcalls.traced_target(target):
+        for job in jobs:
+            result = run_property(
+                PROPERTIES[job.property], target, device=job.device, profile=job.profile, seed_value=job.seed
+            )
+            if finish(result):
+                break
+
+
+def _warnings(target: Target, known: KnownPolicy) -> list[str]:
+    """The stale entries of the known-failures and skips lists, and the functions importing the target replaced."""
+    catalogue = [(p.name, d) for p in properties_for(target.kind) for d in DEVICES]
+    return known.stale(catalogue) + [
+        f"importing the target replaced {name}: the gate's reference is bound to torch.ops.aten and is "
+        "unaffected, but any other code in this process now calls the replacement"
+        for name in target.replaced
+    ]

@@ -44,6 +44,7 @@ from typing import Literal
 import torch
 
 from conv2d.gate.case import Args, as_pair, output_size
+from conv2d.gate.vocabulary import DTYPES
 
 __all__ = [
     "BUGS",
@@ -318,7 +319,7 @@ print("present" if (got - exact).abs().max() > 1e-3 else "absent")""",
 
 
 def _flush_entry(dtype: str, found: str, kind: Literal["bug", "behaviour"] = "behaviour") -> UpstreamBug:
-    torch_dtype = getattr(torch, dtype)
+    torch_dtype = DTYPES[dtype]
     return UpstreamBug(
         f"{dtype}-subnormals-flushed",
         f"the host's {dtype} convolution flushes subnormal inputs or results to zero",

@@ -1,8 +1,10 @@
-"""The gate's vocabulary, one table per policy: dtypes, devices, size regimes and bug categories.
+"""The gate's vocabulary, one table per policy: dtypes, layouts, devices, size regimes and bug categories.
 
-Every module that names a dtype, a device choice, the "large" threshold or a bug
-category takes it from here, so that a new dtype, device or category is added in
-one place.
+Every module that names a dtype, a memory layout, a device choice, the "large"
+threshold or a bug category takes it from here, so that a new dtype, layout,
+device or category is added in one place. The kinds of target and the devices
+live in :mod:`conv2d.gate.choices`, which imports no torch (the pytest plugin
+offers them in every pytest session), and are exported here too.
 """
 
 from __future__ import annotations
@@ -11,14 +13,20 @@ import enum
 
 import torch
 
+from conv2d.gate.choices import DEVICE_CHOICES, DEVICES, KINDS, expand_devices
+
 __all__ = [
     "DEVICES",
     "DEVICE_CHOICES",
     "DTYPES",
     "HALF_DTYPES",
+    "KINDS",
     "LARGE_ELEMENTS",
     "LARGE_MAX_ELEMENTS",
+    "LAYOUTS",
+    "LAYOUT_CAPABILITIES",
     "Category",
+    "dtype_name",
     "expand_devices",
 ]
 
@@ -32,18 +40,26 @@ DTYPES: dict[str, torch.dtype] = {
 #: The half-precision dtypes (accumulated in float32 by F.conv2d's contract; subnormals may flush).
 HALF_DTYPES: tuple[torch.dtype, ...] = (torch.float16, torch.bfloat16)
 
-#: The devices the gate knows.
-DEVICES: tuple[str, ...] = ("cpu", "cuda")
-#: What ``--device`` accepts: a device, or ``"all"`` (every device present).
-DEVICE_CHOICES: tuple[str, ...] = (*DEVICES, "all")
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """The name of a torch dtype as :data:`DTYPES` and the reports spell it: ``torch.float32`` -> ``"float32"``."""
+    return str(dtype).removeprefix("torch.")
 
 
-def expand_devices(choice: str) -> list[str]:
-    """The devices a ``--device`` choice names: ``"all"`` is every device of :data:`DEVICES`."""
-    if choice not in DEVICE_CHOICES:
-        raise ValueError(f"device={choice!r}; expected one of {DEVICE_CHOICES}")
-    return list(DEVICES) if choice == "all" else [choice]
-
+#: The memory layouts a case's tensors are drawn in, in draw order, each with the capability
+#: (:data:`LAYOUT_CAPABILITIES`) a target must declare to be given it: views are "strided". A
+#: "channel_slice" is a run of channels sliced out of a wider channels_last tensor, as a grouped
+#: model hands each group's input to a kernel.
+LAYOUTS: dict[str, str] = {
+    "contiguous": "contiguous",
+    "channels_last": "channels_last",
+    "strided": "strided",
+    "transposed": "strided",
+    "offset": "offset",
+    "channel_slice": "strided",
+}
+#: The layouts a target declares it accepts (``Capabilities.layouts``), in report order.
+LAYOUT_CAPABILITIES: tuple[str, ...] = tuple(dict.fromkeys(LAYOUTS.values()))
 
 #: Inputs of at least this many elements are "large" (past 16-bit index and size-threshold limits).
 LARGE_ELEMENTS = 2**16
@@ -75,6 +91,7 @@ class Category(enum.StrEnum):
     AUTOGRAD_PATH = "autograd-path"
     INPUT_MUTATION = "input-mutation"
     BUFFER_REUSE = "buffer-reuse"
+    STALE_CACHE = "stale-cache"
     NONDETERMINISM = "nondeterminism"
     THREAD_SAFETY = "thread-safety"
     GLOBAL_STATE = "global-state"

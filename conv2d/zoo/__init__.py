@@ -4,20 +4,27 @@ It proves the gate's power: every mutant must be caught, every correct
 alternative must pass. Each entry is a module-level function, loadable by the
 gate's CLI as ``"conv2d.zoo.<module>:<name>"`` (its ``target``).
 
-* :data:`MUTANTS` — bugs modelled on real bug classes (``conv2d.zoo.mutants``,
-  ``conv2d.zoo.corr2d``), each with a witness input in that module's ``WITNESSES``;
-* :data:`CORRECT` — alternatives that round differently from F.conv2d
-  (``conv2d.zoo.correct``, ``conv2d.zoo.corr2d``).
+* :data:`MUTANTS` — bugs modelled on real bug classes, each filed under a
+  :class:`~conv2d.gate.vocabulary.Category` and with a witness input in its module's
+  ``WITNESSES``: the conv2d mutants in the family modules (``conv2d.zoo.geometry``,
+  ``channels``, ``contract``, ``kernels``, ``layout``, ``precision``, ``backward``,
+  ``runtime``; ``conv2d.zoo.mutants`` gathers them all, and their witnesses), the
+  corr2d ones in ``conv2d.zoo.corr2d``;
+* :data:`CORRECT` — alternatives that round differently from F.conv2d, each with its
+  algorithm ``family`` (``conv2d.zoo.correct``, ``conv2d.zoo.corr2d``).
 """
 
 from __future__ import annotations
 
 from conv2d.zoo import corr2d, correct, mutants
-from conv2d.zoo._entry import ZooEntry
+from conv2d.zoo._entry import REGISTRY, ZooEntry
 
 __all__ = ["CORRECT", "MUTANTS", "ZooEntry", "by_name"]
 
-_ALL: tuple[ZooEntry, ...] = (*mutants._REGISTRY, *correct._REGISTRY, *corr2d._REGISTRY)
+#: Where each module's entries come in the zoo's order: the conv2d families, then correct, then corr2d.
+_MODULES = (*(family.__name__ for family in mutants.FAMILIES), correct.__name__, corr2d.__name__)
+
+_ALL: tuple[ZooEntry, ...] = tuple(sorted(REGISTRY, key=lambda e: _MODULES.index(e.fn.__module__)))
 
 #: Every buggy entry, conv2d and corr2d kinds together.
 MUTANTS: tuple[ZooEntry, ...] = tuple(entry for entry in _ALL if not entry.correct)

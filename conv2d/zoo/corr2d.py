@@ -15,23 +15,44 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from conv2d.zoo._entry import ZooEntry
-from conv2d.zoo.correct import Fn, _compute_dtype, _declare, _entry, _fft, _im2col, _normalise_args
-from conv2d.zoo.mutants import Witness, _registrar
+from conv2d.gate.vocabulary import Category
+from conv2d.zoo._algorithms import fft_algorithm
+from conv2d.zoo._common import (
+    Fn,
+    Witness,
+    compute_dtype,
+    declare,
+    entry,
+    im2col_algorithm,
+    normalise_args,
+    registrar,
+)
 
-__all__ = ["WITNESSES"]
+__all__ = [
+    "WITNESSES",
+    "core_corr2d",
+    "dtype_not_kept_corr2d",
+    "fft_corr2d",
+    "flipped_kernel_corr2d",
+    "inplace_flip_corr2d",
+    "lab_corr2d",
+    "loop_corr2d",
+    "off_by_one_corr2d",
+    "square_kernel_corr2d",
+    "transposed_kernel_corr2d",
+    "unfold_corr2d",
+]
 
-_REGISTRY: list[ZooEntry] = []
 #: name -> a zero-argument callable returning ``(args, kwargs)`` on which the mutant deviates.
 WITNESSES: dict[str, Witness] = {}
 
 
-_mutant = _registrar(_REGISTRY, WITNESSES, "corr2d")
+_mutant = registrar(WITNESSES, "corr2d")
 
 
-def _alternative(category: str) -> Callable[[Fn], Fn]:
-    """Register a correct corr2d alternative."""
-    return _entry(_REGISTRY, category=category, kind="corr2d", correct=True)
+def _alternative(family: str) -> Callable[[Fn], Fn]:
+    """Register a correct corr2d alternative of the algorithm ``family``."""
+    return entry(family=family, kind="corr2d", correct=True)
 
 
 def _pair(
@@ -54,7 +75,7 @@ def _corr(X: Tensor, K: Tensor) -> Tensor:
 
 # -- mutants --------------------------------------------------------------------------------------
 @_mutant(
-    "dtype",
+    Category.DTYPE,
     "the corr2d of Dive into Deep Learning ('Convolutions for Images'), whose output is allocated "
     "with torch.zeros defaults.",
     _pair((6, 7), (2, 3)),
@@ -73,7 +94,7 @@ def lab_corr2d(X, K):
 
 
 @_mutant(
-    "output-size",
+    Category.OUTPUT_SIZE,
     "output-size off-by-one errors in hand-written loops (the bug class; compare the mis-stated "
     "formula in torch/nn#945).",
     _pair((6, 7), (2, 3)),
@@ -84,7 +105,7 @@ def off_by_one_corr2d(X: Tensor, K: Tensor) -> Tensor:
 
 
 @_mutant(
-    "kernel-orientation",
+    Category.KERNEL_ORIENTATION,
     "the convolution/cross-correlation confusion (true convolution flips the kernel; deep-learning "
     "'convolution' does not), e.g. a corr2d built on scipy.signal.convolve2d.",
     _pair((6, 7), (2, 3)),
@@ -95,7 +116,7 @@ def flipped_kernel_corr2d(X: Tensor, K: Tensor) -> Tensor:
 
 
 @_mutant(
-    "kernel-orientation",
+    Category.KERNEL_ORIENTATION,
     "row/column index mix-ups in kernels (mlpack/mlpack#3376: rotating an MxN kernel into an NxM matrix).",
     _pair((6, 7), (3, 3)),
 )
@@ -105,7 +126,7 @@ def transposed_kernel_corr2d(X: Tensor, K: Tensor) -> Tensor:
 
 
 @_mutant(
-    "per-axis",
+    Category.PER_AXIS,
     "square-kernel assumptions in hand-written convolutions (mlpack/mlpack#3376: simple networks failed "
     "for non-square kernels).",
     _pair((6, 7), (2, 3)),
@@ -118,7 +139,7 @@ def square_kernel_corr2d(X: Tensor, K: Tensor) -> Tensor:
 
 
 @_mutant(
-    "dtype",
+    Category.DTYPE,
     "output buffers allocated with the default dtype (the bug class of the lab's loop), here keeping "
     "the device but not the dtype.",
     _pair((6, 7), (2, 3)),
@@ -129,7 +150,7 @@ def dtype_not_kept_corr2d(X: Tensor, K: Tensor) -> Tensor:
 
 
 @_mutant(
-    "input-mutation",
+    Category.INPUT_MUTATION,
     "operators that write into their arguments (hpi-xnor/BMXNet#30); here the kernel is flipped in "
     "place to reuse a true-convolution routine, and never flipped back.",
     _pair((6, 7), (2, 3)),
@@ -154,7 +175,7 @@ def core_corr2d(X: Tensor, K: Tensor) -> Tensor:
 def loop_corr2d(X: Tensor, K: Tensor) -> Tensor:
     """The lab's loop done right: products summed in float32 or wider, result in X's dtype and on X's device."""
     h, w = K.shape
-    dtype = _compute_dtype(X.dtype)
+    dtype = compute_dtype(X.dtype)
     x, k = X.to(dtype), K.to(dtype)
     rows = [
         torch.stack([(x[i : i + h, j : j + w] * k).sum() for j in range(X.shape[1] - w + 1)])
@@ -165,19 +186,19 @@ def loop_corr2d(X: Tensor, K: Tensor) -> Tensor:
 
 def _via_conv2d(algorithm: Callable[..., Tensor], X: Tensor, K: Tensor) -> Tensor:
     """Run a conv2d alternative's algorithm on X, K viewed as one-channel images."""
-    dtype = _compute_dtype(X.dtype)
-    x, geo = _normalise_args(X[None, None].to(dtype), K[None, None].to(dtype), None, 1, 0, 1, 1)
+    dtype = compute_dtype(X.dtype)
+    x, geo = normalise_args(X[None, None].to(dtype), K[None, None].to(dtype), None, 1, 0, 1, 1)
     return algorithm(x, K[None, None].to(dtype), geo)[0, 0].to(X.dtype)
 
 
 @_alternative("fft")
-@_declare(ieee=False)  # the transform spreads a NaN or an infinity over the whole image
+@declare(ieee=False)  # the transform spreads a NaN or an infinity over the whole image
 def fft_corr2d(X: Tensor, K: Tensor) -> Tensor:
     """FFT cross-correlation (rfft2, spectral product with the conjugate kernel, irfft2, crop)."""
-    return _via_conv2d(_fft, X, K)
+    return _via_conv2d(fft_algorithm, X, K)
 
 
 @_alternative("im2col")
 def unfold_corr2d(X: Tensor, K: Tensor) -> Tensor:
     """F.unfold of all h x w windows and one matrix-vector product."""
-    return _via_conv2d(_im2col, X, K)
+    return _via_conv2d(im2col_algorithm, X, K)

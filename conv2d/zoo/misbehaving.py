@@ -17,7 +17,8 @@ import re
 import torch
 from torch import Tensor
 
-from conv2d.zoo.correct import IntPair, PaddingArg, im2col
+from conv2d.zoo._common import IntPair, PaddingArg
+from conv2d.zoo.correct import im2col
 
 __all__ = [
     "declines_everything",

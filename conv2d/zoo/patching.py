@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from conv2d.zoo.correct import IntPair, PaddingArg, _pair, im2col
+from conv2d.zoo._common import IntPair, PaddingArg, pair
+from conv2d.zoo.correct import im2col
 
 __all__ = ["conv2d"]
 
@@ -33,7 +34,7 @@ def _patched(
     groups: int = 1,
 ) -> Tensor:
     out = im2col(input, weight, bias, stride, padding, dilation, groups)
-    if max(_pair(stride, "stride")) > 1 and out.shape[-1] > 1:
+    if max(pair(stride, "stride")) > 1 and out.shape[-1] > 1:
         out = out.clone()
         out[..., -1] = 0  # the "fast" kernel's missing tail
     return out

@@ -1,0 +1,236 @@
+"""Gradient variants: well-known wrong ``input.grad``, ``weight.grad`` and ``bias.grad``.
+
+:func:`identify_gradient` judges a gradient against each :class:`GradientVariant` of
+its argument in turn, as :func:`~conv2d.gate.diagnosis.identify.identify` does for
+an output; :func:`diagnose_gradient` says it in one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from conv2d.gate.case import Args, ConvCase, Pair
+from conv2d.gate.diagnosis.identify import Match
+from conv2d.gate.diagnosis.problem import CONVOLUTION, MAX_ELEMENTS, PAD, Problem, convolve
+from conv2d.gate.judge import case_bound, fits
+from conv2d.gate.reference import Exact, as_float64, reference_grads
+from conv2d.gate.tolerance import Precision, precision_for
+from conv2d.gate.vocabulary import Category
+
+__all__ = [
+    "GRADIENT_VARIANTS",
+    "GradientFn",
+    "GradientVariant",
+    "Which",
+    "diagnose_gradient",
+    "grad_reduction",
+    "gradient_fits",
+    "identify_gradient",
+]
+
+_GRAD = torch.autograd.grad
+
+Which = Literal["input", "weight", "bias"]
+#: (problem, x, w, g) -> the wrong gradient in 4-D form (or (O,) for the bias), or None.
+GradientFn = Callable[[Problem, Tensor, Tensor, Tensor], Tensor | None]
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientVariant:
+    """A well-known wrong gradient of one argument, computed from ``(x, w, grad_output)``.
+
+    The computation is linear in each tensor, so applied to their absolute values
+    it gives the magnitude its bound scales with.
+    """
+
+    name: str
+    which: Which
+    category: Category
+    sentence: str
+    compute: GradientFn
+    also: tuple[Category, ...] = ()
+
+    @property
+    def categories(self) -> tuple[Category, ...]:
+        """The variant's category, then the further ones of :attr:`also`."""
+        return (self.category, *self.also)
+
+
+GRADIENT_VARIANTS: list[GradientVariant] = []
+
+
+def _gradient(name: str, which: Which, sentence: str) -> Callable[[GradientFn], GradientFn]:
+    def add(fn: GradientFn) -> GradientFn:
+        GRADIENT_VARIANTS.append(GradientVariant(name, which, Category.BACKWARD, sentence, fn))
+        return fn
+
+    return add
+
+
+def _grad_input(p: Problem, w: Tensor, g: Tensor, stride: Pair, dilation: Pair) -> Tensor:
+    """The input gradient by a transposed convolution with the given stride and dilation, fitted to the input."""
+    gi = CONVOLUTION(g, w, None, list(stride), [0, 0], list(dilation), True, [0, 0], p.base.groups)
+    (hp, wp), (top, _, left, _) = p.padded, p.base.pads
+    gi = gi[..., :hp, :wp]
+    gi = PAD(gi, [0, wp - gi.shape[-1], 0, hp - gi.shape[-2]], 0.0)
+    return gi[..., top : top + p.base.x.shape[-2], left : left + p.base.x.shape[-1]]
+
+
+@_gradient(
+    "grad-input-ignores-stride",
+    "input",
+    "the input gradient equals the transposed convolution of grad_output at stride 1 (the stride ignored)",
+)
+def _gi_stride(p: Problem, x: Tensor, w: Tensor, g: Tensor) -> Tensor | None:
+    if p.base.stride == (1, 1):
+        return None
+    return _grad_input(p, w, g, (1, 1), p.base.dilation)
+
+
+@_gradient(
+    "grad-input-ignores-dilation",
+    "input",
+    "the input gradient equals the transposed convolution of grad_output at dilation 1 (the dilation ignored)",
+)
+def _gi_dilation(p: Problem, x: Tensor, w: Tensor, g: Tensor) -> Tensor | None:
+    if p.base.dilation == (1, 1):
+        return None
+    return _grad_input(p, w, g, p.base.stride, (1, 1))
+
+
+@_gradient(
+    "grad-input-kernel-not-rotated",
+    "input",
+    "the input gradient equals the transposed convolution of grad_output with the kernel rotated 180°",
+)
+def _gi_rotated(p: Problem, x: Tensor, w: Tensor, g: Tensor) -> Tensor | None:
+    turned = w.flip(-2, -1)
+    return None if torch.equal(turned, w) else _grad_input(p, turned, g, p.base.stride, p.base.dilation)
+
+
+@_gradient(
+    "grad-weight-from-group-0",
+    "weight",
+    "the weight gradient equals every group's gradient computed from group 0's input channels",
+)
+def _gw_group0(p: Problem, x: Tensor, w: Tensor, g: Tensor) -> Tensor | None:
+    groups, cg = p.base.groups, w.shape[1]
+    if groups == 1:
+        return None
+    first = x[:, :cg].repeat(1, groups, 1, 1)
+    leaf = w.detach().clone().requires_grad_()
+    with torch.enable_grad():
+        out = convolve(p.call(x=first, b=None), first, leaf, None, None)
+        return _GRAD(out, leaf, g)[0].detach()
+
+
+@_gradient(
+    "grad-bias-batch-mean",
+    "bias",
+    "the bias gradient equals grad_output averaged over the batch instead of summed",
+)
+def _gb_mean(p: Problem, x: Tensor, w: Tensor, g: Tensor) -> Tensor | None:
+    n = g.shape[0]
+    return None if n == 1 or p.base.b is None else g.sum(dim=(0, 2, 3)) / n
+
+
+def _restore_grad(p: Problem, which: Which, grad: Tensor) -> Tensor:
+    if which == "bias":
+        return grad
+    if which == "weight":
+        return grad[0, 0] if p.kind == "corr2d" else grad
+    return p.restore(grad)
+
+
+def grad_reduction(case: ConvCase, which: Which) -> int:
+    """Products summed per element of the input, weight or bias gradient."""
+    if which == "input":
+        return (case.out_channels // case.groups) * case.kernel[0] * case.kernel[1]
+    return (case.batch or 1) * case.out_spatial[0] * case.out_spatial[1]
+
+
+def gradient_fits(
+    which: Which, actual: Tensor, case: ConvCase, args: Args, grad_output: Tensor, contract: Precision
+) -> bool:
+    """True when ``actual`` is the right gradient of ``which``, every element within its bound."""
+    grads = reference_grads(args, grad_output)
+    exact = {"input": grads.input, "weight": grads.weight, "bias": grads.bias}[which]
+    if exact is None or actual.dtype != case.torch_dtype:
+        return False
+    allowed = case_bound(case, exact, contract, reduction=grad_reduction(case, which))
+    return fits(actual, exact, allowed) is not None
+
+
+def _first_gradient_variant(
+    which: Which, actual: Tensor, case: ConvCase, problem: Problem, g4: Tensor, contract: Precision
+) -> Match | None:
+    """The first gradient variant of ``which`` that ``actual`` fits, each judged at its own bound."""
+    x, w = problem.base.x, problem.base.w
+    for variant in GRADIENT_VARIANTS:
+        if variant.which != which:
+            continue
+        value = variant.compute(problem, x, w, g4)
+        if value is None:
+            continue
+        magnitude = variant.compute(problem, x.abs(), w.abs(), g4.abs())
+        assert magnitude is not None
+        got = Exact(
+            _restore_grad(problem, which, value),
+            _restore_grad(problem, which, magnitude),
+            value.new_zeros(()),
+        )
+        ratio = fits(actual, got, case_bound(case, got, contract, reduction=grad_reduction(case, which)))
+        if ratio is not None:
+            return Match(variant, ratio)
+    return None
+
+
+def identify_gradient(
+    which: Which,
+    actual: Tensor,
+    case: ConvCase,
+    args: Args,
+    grad_output: Tensor,
+    *,
+    precision: Precision | None = None,
+) -> Match | None:
+    """The first gradient variant of ``which`` that ``actual`` fits while it does not fit the right gradient.
+
+    Args:
+        which: ``"input"``, ``"weight"`` or ``"bias"``: whose gradient ``actual`` is.
+        actual: the target's gradient.
+        case, args: as for :func:`~conv2d.gate.diagnosis.identify.identify`.
+        grad_output: the output gradient the backward pass was given.
+        precision: the gradients' precision (default: F.conv2d's backward contract for the dtype).
+    """
+    if which not in ("input", "weight", "bias"):
+        raise ValueError(f"which={which!r}; expected 'input', 'weight' or 'bias'")
+    if args.input.numel() > MAX_ELEMENTS:
+        return None
+    contract = precision or precision_for(case.torch_dtype, backward=True)
+    if gradient_fits(which, actual, case, args, grad_output, contract):
+        return None
+    problem = Problem.of(args)
+    g = as_float64(grad_output)
+    assert g is not None
+    g4 = g[None, None] if problem.kind == "corr2d" else (g if problem.batched else g[None])
+    return _first_gradient_variant(which, actual, case, problem, g4, contract)
+
+
+def diagnose_gradient(
+    which: Which,
+    actual: Tensor,
+    case: ConvCase,
+    args: Args,
+    grad_output: Tensor,
+    *,
+    precision: Precision | None = None,
+) -> str | None:
+    """One line naming what a wrong gradient computes instead, or ``None``; see :func:`identify_gradient`."""
+    found = identify_gradient(which, actual, case, args, grad_output, precision=precision)
+    return None if found is None else found.line
