@@ -60,6 +60,7 @@ class Conv2D(nn.Module):
     weight: nn.Parameter
     bias: nn.Parameter | None
 
+    # nn.Conv2d's parameters in its order, spelled out on purpose (as conv2d.testing spells F.conv2d's)
     def __init__(
         self,
         in_channels: int | Sequence[int] | None = None,
@@ -89,20 +90,11 @@ class Conv2D(nn.Module):
                     f"{fn}: got in_channels={in_channels!r} and out_channels={out_channels!r}; pass both for a "
                     f"multi-channel layer, or neither (just kernel_size=...) for the single-kernel layer"
                 )
-            self._init_multichannel(
-                in_channels,
-                out_channels,
-                kernel_size,
-                stride=stride,
-                padding=padding,
-                dilation=dilation,
-                groups=groups,
-                bias=bias,
-                padding_mode=padding_mode,
-                device=device,
-                dtype=dtype,
-                weight=weight,
-            )
+            self._init_channels(in_channels, out_channels, groups, padding_mode)
+            self.stride = as_pair(fn, "stride", stride, minimum=1)
+            self.dilation = as_pair(fn, "dilation", dilation, minimum=1)
+            self._init_multichannel_weight(kernel_size, device, dtype, weight)
+            self._init_padding_and_bias(padding, bias, fresh=weight is None)
         else:
             self._check_seed_arguments(stride, padding, dilation, groups, padding_mode)
             self._init_seed(kernel_size, bias, device, dtype, weight)
@@ -163,22 +155,10 @@ class Conv2D(nn.Module):
         else:
             self.register_parameter("bias", None)
 
-    def _init_multichannel(
-        self,
-        in_channels: int | Sequence[int],
-        out_channels: int,
-        kernel_size: int | Sequence[int] | None,
-        *,
-        stride: int | tuple[int, int],
-        padding: int | tuple[int, int] | str,
-        dilation: int | tuple[int, int],
-        groups: int,
-        bias: bool,
-        padding_mode: str,
-        device: torch.device | str | None,
-        dtype: torch.dtype | None,
-        weight: torch.Tensor | None,
+    def _init_channels(
+        self, in_channels: int | Sequence[int], out_channels: int, groups: int, padding_mode: str
     ) -> None:
+        """The channel counts, the groups dividing both, and the padding mode, checked."""
         fn = "Conv2D"
         self.in_channels = as_int(fn, "in_channels", in_channels, minimum=1)
         self.out_channels = as_int(fn, "out_channels", out_channels, minimum=1)
@@ -195,9 +175,11 @@ class Conv2D(nn.Module):
                 f"{', '.join(repr(m) for m in _PADDING_MODES)}"
             )
         self.padding_mode = padding_mode
-        self.stride = as_pair(fn, "stride", stride, minimum=1)
-        self.dilation = as_pair(fn, "dilation", dilation, minimum=1)
-        self._init_multichannel_weight(kernel_size, device, dtype, weight)
+
+    def _init_padding_and_bias(self, padding: int | tuple[int, int] | str, bias: bool, fresh: bool) -> None:
+        """The padding (checked against the kernel, stride and dilation set before) and the bias;
+        a ``fresh`` weight is initialised with it, a given one keeps its values."""
+        fn = "Conv2D"
         self._pads: Padding4 = resolve_padding(fn, padding, self.kernel_size, self.dilation, self.stride)
         self.padding: Pair | str = (
             padding if isinstance(padding, str) else as_pair(fn, "padding", padding, minimum=0)
@@ -208,7 +190,7 @@ class Conv2D(nn.Module):
             )
         else:
             self.register_parameter("bias", None)
-        if weight is None:
+        if fresh:
             self.reset_parameters()
         elif self.bias is not None:
             self._reset_bias(self.bias)

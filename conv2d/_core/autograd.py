@@ -17,6 +17,7 @@ gradients.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -24,7 +25,29 @@ from torch.autograd.function import FunctionCtx
 
 from conv2d._core.geometry import Geometry
 
-__all__ = ["Conv", "InputGrad", "Strategy", "WeightGrad"]
+__all__ = ["BackwardCall", "Conv", "Gradients", "InputGrad", "Strategy", "WeightGrad"]
+
+#: What :meth:`Strategy.backward` returns: the input gradient and the weight gradient, each if asked for.
+Gradients = tuple[torch.Tensor | None, torch.Tensor | None]
+
+
+@dataclasses.dataclass(frozen=True)
+class BackwardCall:
+    """One call of :meth:`Strategy.backward`: what it is given, and which gradients it is asked for.
+
+    The input gradient is asked for if ``need_x`` (``taps`` is then given), the weight
+    gradient, of shape ``shape``, if ``need_w`` (``x`` is then given, and ``kept`` holds
+    what ``forward`` kept, or is empty). ``grad`` is the output gradient.
+    """
+
+    x: torch.Tensor | None
+    taps: torch.Tensor | None
+    grad: torch.Tensor
+    geo: Geometry
+    need_x: bool
+    need_w: bool
+    shape: torch.Size
+    kept: list[torch.Tensor]
 
 
 class Conv(torch.autograd.Function):
@@ -40,8 +63,7 @@ class Conv(torch.autograd.Function):
         impl: type[Strategy],
     ) -> torch.Tensor:
         out, kept = impl.forward(x, taps, bias, geo)
-        ctx.save_for_backward(x, taps, *kept)
-        ctx.geo, ctx.impl = geo, impl  # type: ignore[attr-defined]
+        _keep(ctx, geo, impl, x, taps, *kept)
         return out
 
     @staticmethod
@@ -57,7 +79,7 @@ class Conv(torch.autograd.Function):
             d_x = InputGrad.apply(grad, taps, geo, impl) if need_x else None
             d_w = WeightGrad.apply(x, grad, geo, impl, taps.shape) if need_w else None
         else:
-            d_x, d_w = impl.backward(x, taps, grad, geo, need_x, need_w, taps.shape, kept)
+            d_x, d_w = impl.backward(BackwardCall(x, taps, grad, geo, need_x, need_w, taps.shape, kept))
         d_b = grad.sum(dim=(0, 2, 3)) if need_b else None
         return d_x, d_w, d_b, None, None
 
@@ -69,10 +91,9 @@ class InputGrad(torch.autograd.Function):
     def forward(  # type: ignore[override]
         ctx: FunctionCtx, grad: torch.Tensor, taps: torch.Tensor, geo: Geometry, impl: type[Strategy]
     ) -> torch.Tensor:
-        d_x, _ = impl.backward(None, taps, grad, geo, True, False, taps.shape, [])
+        d_x, _ = impl.backward(BackwardCall(None, taps, grad, geo, True, False, taps.shape, []))
         assert d_x is not None
-        ctx.save_for_backward(grad, taps)
-        ctx.geo, ctx.impl = geo, impl  # type: ignore[attr-defined]
+        _keep(ctx, geo, impl, grad, taps)
         return d_x
 
     @staticmethod
@@ -84,6 +105,7 @@ class InputGrad(torch.autograd.Function):
         return d_grad, d_taps, None, None
 
 
+# Deliberately parallel to InputGrad: the two adjoints, each differentiated through the other and Conv.
 class WeightGrad(torch.autograd.Function):
     """``D_w(x, g)``, the weight gradient; its backward is ``D_x(g, v)`` for ``x`` and ``F(x, v)`` for ``g``."""
 
@@ -96,10 +118,9 @@ class WeightGrad(torch.autograd.Function):
         impl: type[Strategy],
         shape: torch.Size,
     ) -> torch.Tensor:
-        _, d_w = impl.backward(x, None, grad, geo, False, True, shape, [])
+        _, d_w = impl.backward(BackwardCall(x, None, grad, geo, False, True, shape, []))
         assert d_w is not None
-        ctx.save_for_backward(x, grad)
-        ctx.geo, ctx.impl = geo, impl  # type: ignore[attr-defined]
+        _keep(ctx, geo, impl, x, grad)
         return d_w
 
     @staticmethod
@@ -111,14 +132,18 @@ class WeightGrad(torch.autograd.Function):
         return d_x, d_grad, None, None, None
 
 
+def _keep(ctx: Any, geo: Geometry, impl: type[Strategy], *tensors: torch.Tensor) -> None:
+    """Save ``tensors`` for the backward pass, with the call's geometry and strategy."""
+    ctx.save_for_backward(*tensors)
+    ctx.geo, ctx.impl = geo, impl
+
+
 class Strategy:
     """One way of computing ``F(x, w) + bias`` and the adjoints ``D_x`` and ``D_w``, without autograd.
 
     ``forward`` returns the output and tensors worth keeping for the backward
-    pass (an arrangement of ``x``), or none. ``backward`` returns the input
-    gradient (if ``need_x``; ``taps`` is then given) and the weight gradient of
-    shape ``shape`` (if ``need_w``; ``x`` is then given, and ``kept`` holds what
-    ``forward`` kept, or is empty).
+    pass (an arrangement of ``x``), or none. ``backward`` returns the gradients a
+    :class:`BackwardCall` asks for.
     """
 
     @staticmethod
@@ -128,14 +153,5 @@ class Strategy:
         raise NotImplementedError
 
     @staticmethod
-    def backward(
-        x: torch.Tensor | None,
-        taps: torch.Tensor | None,
-        grad: torch.Tensor,
-        geo: Geometry,
-        need_x: bool,
-        need_w: bool,
-        shape: torch.Size,
-        kept: list[torch.Tensor],
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def backward(call: BackwardCall) -> Gradients:
         raise NotImplementedError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from conv2d._core.autograd import Strategy
+from conv2d._core.autograd import BackwardCall, Gradients, Strategy
 from conv2d._core.geometry import Geometry, arrange, unarrange
 
 __all__ = ["ShiftedMultiplyAdd", "plane_shifts", "planes"]
@@ -58,16 +58,8 @@ class ShiftedMultiplyAdd(Strategy):
         return out, [src]
 
     @staticmethod
-    def backward(
-        x: torch.Tensor | None,
-        taps: torch.Tensor | None,
-        grad: torch.Tensor,
-        geo: Geometry,
-        need_x: bool,
-        need_w: bool,
-        shape: torch.Size,
-        kept: list[torch.Tensor],
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def backward(call: BackwardCall) -> Gradients:
+        x, taps, grad, geo, shape = call.x, call.taps, call.grad, call.geo, call.shape
         _, g, m = shape
         grid = grad.new_empty(geo.n, geo.o, geo.hq, geo.wq)
         grid[:, :, geo.ho :].zero_()
@@ -75,7 +67,7 @@ class ShiftedMultiplyAdd(Strategy):
         grid[:, :, : geo.ho, : geo.wo] = grad
         gm = grid.view(geo.n, g, m, geo.hq * geo.wq)[..., : geo.span]
         d_x = d_taps = None
-        if need_x:
+        if call.need_x:
             assert taps is not None
             d_src = grad.new_zeros(geo.stride[0] * geo.stride[1] * geo.n * geo.c * geo.hq * geo.wq + geo.tail)
             for t, shift in enumerate(plane_shifts(geo)):
@@ -85,9 +77,9 @@ class ShiftedMultiplyAdd(Strategy):
                 else:
                     target.add_((gm * taps[t].view(1, g, m, 1)).sum(2))
             d_x = unarrange(d_src, geo, channels_last=False).contiguous(memory_format=geo.fmt)
-        if need_w:
-            if kept:
-                src = kept[0]
+        if call.need_w:
+            if call.kept:
+                src = call.kept[0]
             else:
                 assert x is not None
                 src = arrange(x, geo, channels_last=False)

@@ -7,7 +7,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from conv2d._core.autograd import Strategy
+from conv2d._core.autograd import BackwardCall, Gradients, Strategy
 from conv2d._core.geometry import Geometry, arrange, image_chunks, unarrange
 
 __all__ = ["PlaneMatmul", "plane_columns", "scatter_phases", "scatter_taps"]
@@ -118,20 +118,12 @@ class PlaneMatmul(Strategy):
         return out, []
 
     @staticmethod
-    def backward(
-        x: torch.Tensor | None,
-        taps: torch.Tensor | None,
-        grad: torch.Tensor,
-        geo: Geometry,
-        need_x: bool,
-        need_w: bool,
-        shape: torch.Size,
-        kept: list[torch.Tensor],
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def backward(call: BackwardCall) -> Gradients:
+        x, taps, grad, geo, shape = call.x, call.taps, call.grad, call.geo, call.shape
         g, og, _ = shape
         (kh, kw), (pt, pb, pl, pr), cg = geo.kernel, geo.pads, geo.c // g
-        d_x = grad.new_empty(geo.n, geo.c, geo.h, geo.w) if need_x else None
-        d_w = grad.new_zeros(shape) if need_w else None
+        d_x = grad.new_empty(geo.n, geo.c, geo.h, geo.w) if call.need_x else None
+        d_w = grad.new_zeros(shape) if call.need_w else None
         for n0, n1 in image_chunks(geo, grad):
             sub = dataclasses.replace(geo, n=n1 - n0)
             gm = grad[n0:n1].reshape(n1 - n0, g, og, -1).permute(1, 2, 0, 3).reshape(g, og, -1)

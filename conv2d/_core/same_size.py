@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from conv2d._core import tuning
-from conv2d._core.autograd import Strategy
+from conv2d._core.autograd import BackwardCall, Gradients, Strategy
 from conv2d._core.geometry import Geometry
 
 __all__ = ["SameSizeShifts", "Shifter", "plane_blocks", "same_size_shifts"]
@@ -46,23 +46,15 @@ class SameSizeShifts(Strategy):
         return out.view(geo.n, geo.o, geo.h, geo.w).contiguous(memory_format=geo.fmt), []
 
     @staticmethod
-    def backward(
-        x: torch.Tensor | None,
-        taps: torch.Tensor | None,
-        grad: torch.Tensor,
-        geo: Geometry,
-        need_x: bool,
-        need_w: bool,
-        shape: torch.Size,
-        kept: list[torch.Tensor],
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        n_taps, g, m = shape
+    def backward(call: BackwardCall) -> Gradients:
+        x, taps, grad, geo, need_x = call.x, call.taps, call.grad, call.geo, call.need_x
+        n_taps, g, m = call.shape
         hw = geo.h * geo.w
         gm = grad.reshape(geo.n, g, m, hw)
         d_x = grad.new_empty(geo.n, g, hw) if need_x else None
-        d_taps = grad.new_zeros(n_taps, m, g) if need_w else None
+        d_taps = grad.new_zeros(n_taps, m, g) if call.need_w else None
         spreader = Shifter(geo, same_size_shifts(geo, adjoint=True), grad) if need_x else None
-        gatherer = Shifter(geo, same_size_shifts(geo, adjoint=False), grad) if need_w else None
+        gatherer = Shifter(geo, same_size_shifts(geo, adjoint=False), grad) if call.need_w else None
         planes = None if x is None else x.reshape(geo.n, g, hw)
         if d_x is not None:
             assert spreader is not None and taps is not None

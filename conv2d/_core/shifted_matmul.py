@@ -7,7 +7,7 @@ import dataclasses
 import torch
 
 from conv2d._core import tuning
-from conv2d._core.autograd import Strategy
+from conv2d._core.autograd import BackwardCall, Gradients, Strategy
 from conv2d._core.geometry import Geometry, arrange, arranged_cells, frame, image_chunks, unarrange
 from conv2d._core.plane_matmul import scatter_taps
 
@@ -83,23 +83,15 @@ class ShiftedMatmul(Strategy):
         return out, kept
 
     @staticmethod
-    def backward(
-        x: torch.Tensor | None,
-        taps: torch.Tensor | None,
-        grad: torch.Tensor,
-        geo: Geometry,
-        need_x: bool,
-        need_w: bool,
-        shape: torch.Size,
-        kept: list[torch.Tensor],
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def backward(call: BackwardCall) -> Gradients:
+        x, taps, grad, geo, shape = call.x, call.taps, call.grad, call.geo, call.shape
         _, g, k, og = shape
         d_x = d_taps = None
-        if need_x:
+        if call.need_x:
             d_x = torch.empty(
                 (geo.n, geo.c, geo.h, geo.w), dtype=grad.dtype, device=grad.device, memory_format=geo.fmt
             )
-        if need_w:
+        if call.need_w:
             d_taps = grad.new_zeros(shape)
         for i, (n0, n1) in enumerate(image_chunks(geo, grad)):
             sub = dataclasses.replace(geo, n=n1 - n0)
@@ -124,8 +116,8 @@ class ShiftedMatmul(Strategy):
                             product(d_src[q0 + shift : q1 + shift], gm[q0:q1], adjoint[t], accumulate=True)
                 d_x[n0:n1] = unarrange(d_src.view(-1), sub, channels_last=True)
             if d_taps is not None:
-                if kept:
-                    src = kept[i]
+                if call.kept:
+                    src = call.kept[i]
                 else:
                     assert x is not None
                     src = source(x[n0:n1], sub)

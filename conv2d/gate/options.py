@@ -106,6 +106,7 @@ def _timeout_help() -> str:
 
 _KNOWN_LINE = "'property[device]  # reason' per line"
 
+# One Option per entry, alike by design: each is the one place its option is defined, for both doors.
 #: Every option of a verification run, in the order the command line lists them.
 OPTIONS: tuple[Option, ...] = (
     Option(

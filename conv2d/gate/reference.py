@@ -174,28 +174,34 @@ def _planes(t: torch.Tensor) -> torch.Tensor:
 
 def forward_scale(x: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
     """``sum_c ||x[n, c]||_2 * ||w[o, c]||_1`` per output plane (n, o), broadcastable to the output."""
-    nx, nw = _l2(x), _l1(w)
-    if x.dim() == 2:
-        return nx * nw
-    nx2 = _planes(nx)
-    n = nx2.shape[0]
-    o, cg = nw.shape
-    per = _EINSUM("ngc,goc->ngo", [nx2.reshape(n, groups, cg), nw.reshape(groups, o // groups, cg)])
-    per = per.reshape(n, o)[..., None, None]
-    return per if x.dim() == 4 else per[0]
+    return _through_weight(x, w, groups, adjoint=False)
 
 
 def _grad_input_scale(g: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
     """``sum_o ||g[n, o]||_2 * ||w[o, c]||_1`` per input plane (n, c)."""
-    ng, nw = _l2(g), _l1(w)
-    if g.dim() == 2:
-        return ng * nw
-    ng2 = _planes(ng)
-    n = ng2.shape[0]
+    return _through_weight(g, w, groups, adjoint=True)
+
+
+def _through_weight(t: torch.Tensor, w: torch.Tensor, groups: int, adjoint: bool) -> torch.Tensor:
+    """The planes' 2-norms of ``t`` carried through the filters' 1-norms of ``w``, group by group.
+
+    Forward, ``t`` is the input and the sum runs over each group's input channels; for the
+    adjoint, ``t`` is the output gradient and the sum runs over each group's output channels.
+    The result has ``t``'s dims (none for corr2d planes, a missing batch dim kept missing).
+    """
+    nt, nw = _l2(t), _l1(w)
+    if t.dim() == 2:
+        return nt * nw
+    nt2 = _planes(nt)
+    n = nt2.shape[0]
     o, cg = nw.shape
-    per = _EINSUM("ngo,goc->ngc", [ng2.reshape(n, groups, o // groups), nw.reshape(groups, o // groups, cg)])
-    per = per.reshape(n, groups * cg)[..., None, None]
-    return per if g.dim() == 4 else per[0]
+    filters = nw.reshape(groups, o // groups, cg)
+    if adjoint:
+        per = _EINSUM("ngo,goc->ngc", [nt2.reshape(n, groups, o // groups), filters]).reshape(n, groups * cg)
+    else:
+        per = _EINSUM("ngc,goc->ngo", [nt2.reshape(n, groups, cg), filters]).reshape(n, o)
+    per = per[..., None, None]
+    return per if t.dim() == 4 else per[0]
 
 
 def _grad_weight_scale(x: torch.Tensor, g: torch.Tensor, groups: int) -> torch.Tensor:

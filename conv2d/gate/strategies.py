@@ -158,6 +158,7 @@ def conv_cases(
     if regime == "large":
         batch, height, width = _large_sizes(draw, cin_g * groups, height, width)
 
+    # the shape field by field, by name as ConvCase takes it (so too in _production_case): alike in form only
     return _finish_case(
         draw,
         caps,
@@ -442,6 +443,15 @@ def _draw_batch(draw: st.DrawFn, caps: Capabilities, req: set[str], batches: tup
     return draw(st.integers(1, 2))
 
 
+def _dtypes_and_layouts(caps: Capabilities, req: Collection[str]) -> tuple[list[str], list[str]]:
+    """The dtypes and the layouts a case may be drawn in, within the capabilities and the requirements."""
+    dtypes = dtypes_for(caps)
+    if "float64" in req and "float64" in dtypes:
+        dtypes = ["float64"]
+    layouts = ["contiguous"] if "contiguous" in req else layouts_for(caps)
+    return dtypes, layouts
+
+
 def _finish_case(
     draw: st.DrawFn, caps: Capabilities, req: set[str], device: str, **shape: object
 ) -> ConvCase:
@@ -452,10 +462,7 @@ def _finish_case(
         bias = False
     else:
         bias = draw(st.booleans())
-    dtypes = dtypes_for(caps)
-    if "float64" in req and "float64" in dtypes:
-        dtypes = ["float64"]
-    layouts = ["contiguous"] if "contiguous" in req else layouts_for(caps)
+    dtypes, layouts = _dtypes_and_layouts(caps, req)
     values = draw(st.sampled_from(_VALUES))
     case = ConvCase(
         **shape,  # type: ignore[arg-type]
@@ -474,6 +481,7 @@ def _finish_case(
     return case
 
 
+# Deliberately the signature of conv_cases: both are drawn the same way, only of another kind.
 @st.composite
 def corr2d_cases(
     draw: st.DrawFn,
@@ -503,10 +511,7 @@ def corr2d_cases(
             draw(st.sampled_from([256, 300])) + out_h % 7,
             draw(st.sampled_from([256, 300])) + out_w % 5,
         )
-    dtypes = dtypes_for(caps)
-    if "float64" in require and "float64" in dtypes:
-        dtypes = ["float64"]
-    layouts = ["contiguous"] if "contiguous" in require else layouts_for(caps)
+    dtypes, layouts = _dtypes_and_layouts(caps, require)
     values = draw(st.sampled_from(_VALUES))
     return ConvCase(
         batch=None,

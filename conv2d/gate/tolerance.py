@@ -213,6 +213,7 @@ def weaker_models(dtype: torch.dtype, *, backward: bool = False) -> list[Precisi
     """The precision models, weaker than F.conv2d's contract for ``dtype``, a failure is re-judged under."""
     u32, u = _U[torch.float32], _U[dtype]
     models: list[PrecisionModel] = []
+    # one PrecisionModel per weaker model, alike by design: each names its model, precision and declaration
     if dtype == torch.float32:
         models.append(
             PrecisionModel(

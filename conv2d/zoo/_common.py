@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, NamedTuple, TypeVar
 
@@ -94,6 +95,7 @@ def conv2d_signature(body: Callable[[Conv2dCall], Tensor]) -> Callable[..., Tens
     F.conv2d's parameters, in F.conv2d's order, with F.conv2d's defaults.
     """
 
+    # F.conv2d's signature, spelled out here once for every zoo entry that keeps it
     def conv2d(
         input: Tensor,
         weight: Tensor,
@@ -141,6 +143,7 @@ def entry(
         if modelled_on:
             fn.__doc__ = f"{doc}\n\nBug class: {category}. Modelled on {modelled_on}"
         summary = doc.splitlines()[0] if doc else ""
+        # every field passed on by name, as register takes it: alike in form only to other keyword calls
         register(
             REGISTRY,
             kind=kind,
@@ -156,9 +159,14 @@ def entry(
 
 
 def registrar(
-    witnesses: dict[str, Witness], kind: Literal["conv2d", "corr2d"]
-) -> Callable[[Category, str, Witness], Callable[[Fn], Fn]]:
-    """A decorator factory ``(category, modelled_on, witness)`` that registers a mutant and its witness."""
+    kind: Literal["conv2d", "corr2d"],
+) -> tuple[dict[str, Witness], Callable[[Category, str, Witness], Callable[[Fn], Fn]]]:
+    """A module's witness table, and its mutants' decorator factory ``(category, modelled_on, witness)``.
+
+    Each function it decorates is registered as a mutant of ``kind``, its witness filed in the table
+    under its name.
+    """
+    witnesses: dict[str, Witness] = {}
 
     def mutant(category: Category, modelled_on: str, witness: Witness) -> Callable[[Fn], Fn]:
         def apply(fn: Fn) -> Fn:
@@ -167,7 +175,7 @@ def registrar(
 
         return apply
 
-    return mutant
+    return witnesses, mutant
 
 
 # -- argument handling ----------------------------------------------------------------------------
@@ -212,10 +220,15 @@ def extent(kernel: Pair, dilation: Pair) -> Pair:
 
 
 def pair(value: IntPair, name: str) -> Pair:
-    """``value`` as a per-axis pair; a single int (or a one-element sequence) applies to both axes."""
+    """``value`` as a per-axis pair; a single int (or a one-element sequence) applies to both axes.
+
+    Raises ``TypeError`` for what F.conv2d refuses as integers: a string, a bool, a float in a sequence.
+    """
+    if isinstance(value, str | bool):
+        raise TypeError(f"expected {name} to be integers, got {value!r}")
     if isinstance(value, int):
         return (value, value)
-    items = tuple(int(v) for v in value)
+    items = tuple(operator.index(v) for v in value)  # a float refused, as F.conv2d refuses it
     if len(items) == 1:
         return (items[0], items[0])
     if len(items) != 2:
@@ -250,6 +263,12 @@ def _check_shapes(x: Tensor, weight: Tensor, bias: Tensor | None, groups: int) -
     if weight.dim() != 4:
         raise RuntimeError(
             f"weight must be 4-D (out_channels, in_channels/groups, kh, kw), got {tuple(weight.shape)}"
+        )
+    if weight.shape[0] == 0 or min(weight.shape[2:]) == 0:
+        raise RuntimeError(f"expected a weight with output channels and a kernel, got {tuple(weight.shape)}")
+    if min(x.shape[2:]) == 0:
+        raise RuntimeError(
+            f"only an input of zero images or zero channels may be empty, got {tuple(x.shape)}"
         )
     if groups < 1 or weight.shape[0] % groups:
         raise RuntimeError(f"out_channels={weight.shape[0]} is not divisible by groups={groups}")

@@ -15,16 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from conv2d.gate.vocabulary import Category
-from conv2d.zoo._common import (
-    Conv2dCall,
-    Geometry,
-    Witness,
-    case,
-    conv,
-    conv2d_signature,
-    registrar,
-    unbatch,
-)
+from conv2d.zoo._common import Conv2dCall, Geometry, case, conv, conv2d_signature, registrar, unbatch
 
 __all__ = [
     "WITNESSES",
@@ -38,8 +29,9 @@ __all__ = [
 ]
 
 #: name -> a zero-argument callable returning ``(args, kwargs)`` on which the mutant deviates.
-WITNESSES: dict[str, Witness] = {}
-_mutant = registrar(WITNESSES, "conv2d")
+WITNESSES, _mutant = registrar("conv2d")
+# The mutants below share one form on purpose (@_mutant, @conv2d_signature, a docstring naming
+# the bug, a body that hands ``_flawed`` its flaw): each differs only by its own bug.
 
 Grads = tuple[Tensor | None, Tensor | None, Tensor | None]
 Flaw = Callable[[Grads, Tensor, Tensor, Tensor, Geometry], Grads]

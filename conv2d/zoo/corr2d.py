@@ -44,10 +44,7 @@ __all__ = [
 ]
 
 #: name -> a zero-argument callable returning ``(args, kwargs)`` on which the mutant deviates.
-WITNESSES: dict[str, Witness] = {}
-
-
-_mutant = registrar(WITNESSES, "corr2d")
+WITNESSES, _mutant = registrar("corr2d")
 
 
 def _alternative(family: str) -> Callable[[Fn], Fn]:
@@ -74,6 +71,8 @@ def _corr(X: Tensor, K: Tensor) -> Tensor:
 
 
 # -- mutants --------------------------------------------------------------------------------------
+# They share one form on purpose (@_mutant, a docstring naming the bug, a body around ``_corr``):
+# each differs only by its own bug.
 @_mutant(
     Category.DTYPE,
     "the corr2d of Dive into Deep Learning ('Convolutions for Images'), whose output is allocated "

@@ -1,8 +1,8 @@
 """Mutants whose bug is in the call's geometry: output size, padding, and per-axis stride, padding, dilation.
 
-Each is correct everywhere except in its trigger region, where it behaves the way
-the real bug does; ``WITNESSES`` maps each name to a small, deterministic input on
-which the bug shows.
+Each departs from F.conv2d only for the output sizes, paddings, strides or dilations
+its real bug concerns, and there the way that bug does; ``WITNESSES`` holds, for each,
+a small deterministic call with them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from torch import Tensor
 from conv2d.gate.vocabulary import Category
 from conv2d.zoo._common import (
     Conv2dCall,
-    Witness,
     base_conv2d,
     case,
     conv,
@@ -40,8 +39,9 @@ __all__ = [
 ]
 
 #: name -> a zero-argument callable returning ``(args, kwargs)`` on which the mutant deviates.
-WITNESSES: dict[str, Witness] = {}
-_mutant = registrar(WITNESSES, "conv2d")
+WITNESSES, _mutant = registrar("conv2d")
+# The mutants below share one form on purpose (@_mutant, @conv2d_signature, a docstring naming
+# the bug, a short body around the zoo's correct convolution): each differs only by its own bug.
 
 
 @_mutant(

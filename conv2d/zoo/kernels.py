@@ -1,8 +1,8 @@
 """Mutants whose bug is in a kernel's implementation: tile remainders, size thresholds, fast paths.
 
-Each is correct everywhere except in its trigger region, where it behaves the way
-the real bug does; ``WITNESSES`` maps each name to a small, deterministic input on
-which the bug shows.
+Each departs from F.conv2d only on the shapes that reach its faulty path (a remainder,
+a size past a threshold, a fast path's configuration), and there the way the real
+kernel did; ``WITNESSES`` gives each a small, deterministic call that reaches it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from torch import Tensor
 from conv2d.gate.vocabulary import Category
 from conv2d.zoo._common import (
     Conv2dCall,
-    Witness,
     base_conv2d,
     case,
     conv,
@@ -39,8 +38,9 @@ __all__ = [
 ]
 
 #: name -> a zero-argument callable returning ``(args, kwargs)`` on which the mutant deviates.
-WITNESSES: dict[str, Witness] = {}
-_mutant = registrar(WITNESSES, "conv2d")
+WITNESSES, _mutant = registrar("conv2d")
+# The mutants below share one form on purpose (@_mutant, @conv2d_signature, a docstring naming
+# the bug, a short body around the zoo's correct convolution): each differs only by its own bug.
 
 _TILE = 32
 _WRAP = 1 << 16

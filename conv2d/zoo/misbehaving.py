@@ -17,8 +17,7 @@ import re
 import torch
 from torch import Tensor
 
-from conv2d.zoo._common import IntPair, PaddingArg
-from conv2d.zoo.correct import im2col
+from conv2d.zoo._common import Conv2dCall, base_conv2d, conv2d_signature
 
 __all__ = [
     "declines_everything",
@@ -33,144 +32,77 @@ __all__ = [
 ]
 
 
-def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride, padding, dilation, groups) -> Tensor:
-    return im2col(input, weight, bias, stride, padding, dilation, groups)
-
-
-def segfaults_on_groups(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: IntPair = 1,
-    padding: PaddingArg = 0,
-    dilation: IntPair = 1,
-    groups: int = 1,
-) -> Tensor:
+@conv2d_signature
+def segfaults_on_groups(c: Conv2dCall) -> Tensor:
     """Dereferences a null pointer (SIGSEGV) on grouped convolutions."""
-    if groups > 1:
+    if c.groups > 1:
         ctypes.string_at(0)
-    return _conv(input, weight, bias, stride, padding, dilation, groups)
+    return base_conv2d(c)
 
 
-def exits_on_large_batches(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: IntPair = 1,
-    padding: PaddingArg = 0,
-    dilation: IntPair = 1,
-    groups: int = 1,
-) -> Tensor:
+@conv2d_signature
+def exits_on_large_batches(c: Conv2dCall) -> Tensor:
     """Ends the process with ``os._exit(0)`` (a "success") on batches larger than 3."""
-    if input.dim() == 4 and input.shape[0] > 3:
+    if c.input.dim() == 4 and c.input.shape[0] > 3:
         os._exit(0)
-    return _conv(input, weight, bias, stride, padding, dilation, groups)
+    return base_conv2d(c)
 
 
-def raises_system_exit_on_bias(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: IntPair = 1,
-    padding: PaddingArg = 0,
-    dilation: IntPair = 1,
-    groups: int = 1,
-) -> Tensor:
+@conv2d_signature
+def raises_system_exit_on_bias(c: Conv2dCall) -> Tensor:
     """Raises ``SystemExit(0)`` whenever a bias is given."""
-    if bias is not None:
+    if c.bias is not None:
         raise SystemExit(0)
-    return _conv(input, weight, bias, stride, padding, dilation, groups)
+    return base_conv2d(c)
 
 
-def hangs_in_c_on_dilation(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: IntPair = 1,
-    padding: PaddingArg = 0,
-    dilation: IntPair = 1,
-    groups: int = 1,
-) -> Tensor:
+@conv2d_signature
+def hangs_in_c_on_dilation(c: Conv2dCall) -> Tensor:
     """Spins in C code that holds the interpreter lock (a catastrophic regex) on dilated convolutions."""
-    if dilation not in (1, (1, 1)):
+    if c.dilation not in (1, (1, 1)):
         re.match(r"(a+)+$", "a" * 64 + "b")  # exponential backtracking inside the C regex engine
-    return _conv(input, weight, bias, stride, padding, dilation, groups)
+    return base_conv2d(c)
 
 
-def spins_on_strides(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: IntPair = 1,
-    padding: PaddingArg = 0,
-    dilation: IntPair = 1,
-    groups: int = 1,
-) -> Tensor:
+@conv2d_signature
+def spins_on_strides(c: Conv2dCall) -> Tensor:
     """Spins forever in Python (``while True: pass``) on strided convolutions; the core's result otherwise.
 
     The core, not the host's F.conv2d: the verdict on this target must not depend on the host's kernels.
     """
-    if any(s > 1 for s in ((stride, stride) if isinstance(stride, int) else stride)):
+    if any(s > 1 for s in ((c.stride, c.stride) if isinstance(c.stride, int) else c.stride)):
         while True:
             pass
     from conv2d.functional import conv2d
 
-    return conv2d(input, weight, bias, stride, padding, dilation, groups)  # type: ignore[arg-type]
+    return conv2d(*c)  # type: ignore[arg-type]
 
 
-def huge_message_on_float16(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: IntPair = 1,
-    padding: PaddingArg = 0,
-    dilation: IntPair = 1,
-    groups: int = 1,
-) -> Tensor:
+@conv2d_signature
+def huge_message_on_float16(c: Conv2dCall) -> Tensor:
     """Raises a ``RuntimeError`` with a 5 MB message on float16 input."""
-    if input.dtype == torch.float16:
+    if c.input.dtype == torch.float16:
         raise RuntimeError("float16 is not handled: " + "x" * 5_000_000)
-    return _conv(input, weight, bias, stride, padding, dilation, groups)
+    return base_conv2d(c)
 
 
-def declines_everything(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: IntPair = 1,
-    padding: PaddingArg = 0,
-    dilation: IntPair = 1,
-    groups: int = 1,
-) -> Tensor:
+@conv2d_signature
+def declines_everything(c: Conv2dCall) -> Tensor:
     """Raises ``NotImplementedError`` itself on every call: it supports nothing."""
     raise NotImplementedError("not written yet")
 
 
-def torch_not_implemented(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: IntPair = 1,
-    padding: PaddingArg = 0,
-    dilation: IntPair = 1,
-    groups: int = 1,
-) -> Tensor:
+@conv2d_signature
+def torch_not_implemented(c: Conv2dCall) -> Tensor:
     """A broken kernel: ``y ^ y`` on floats, so torch raises NotImplementedError on every call."""
-    y = _conv(input, weight, bias, stride, padding, dilation, groups)
+    y = base_conv2d(c)
     return y ^ y
 
 
-def torch_not_implemented_with_bias(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: IntPair = 1,
-    padding: PaddingArg = 0,
-    dilation: IntPair = 1,
-    groups: int = 1,
-) -> Tensor:
+@conv2d_signature
+def torch_not_implemented_with_bias(c: Conv2dCall) -> Tensor:
     """A broken bias path: ``y & bias`` on floats, so torch raises NotImplementedError whenever a bias is given."""
-    y = _conv(input, weight, None, stride, padding, dilation, groups)
-    if bias is not None:
-        return y & bias.view(-1, 1, 1)
+    y = base_conv2d(c._replace(bias=None))
+    if c.bias is not None:
+        return y & c.bias.view(-1, 1, 1)
     return y

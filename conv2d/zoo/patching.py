@@ -18,23 +18,15 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from conv2d.zoo._common import IntPair, PaddingArg, pair
-from conv2d.zoo.correct import im2col
+from conv2d.zoo._common import Conv2dCall, base_conv2d, conv2d_signature, pair
 
 __all__ = ["conv2d"]
 
 
-def _patched(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: IntPair = 1,
-    padding: PaddingArg = 0,
-    dilation: IntPair = 1,
-    groups: int = 1,
-) -> Tensor:
-    out = im2col(input, weight, bias, stride, padding, dilation, groups)
-    if max(pair(stride, "stride")) > 1 and out.shape[-1] > 1:
+@conv2d_signature
+def _patched(c: Conv2dCall) -> Tensor:
+    out = base_conv2d(c)
+    if max(pair(c.stride, "stride")) > 1 and out.shape[-1] > 1:
         out = out.clone()
         out[..., -1] = 0  # the "fast" kernel's missing tail
     return out
@@ -43,14 +35,7 @@ def _patched(
 F.conv2d = _patched  # type: ignore[assignment]
 
 
-def conv2d(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: IntPair = 1,
-    padding: PaddingArg = 0,
-    dilation: IntPair = 1,
-    groups: int = 1,
-) -> Tensor:
+@conv2d_signature
+def conv2d(c: Conv2dCall) -> Tensor:
     """F.conv2d, whatever it has been replaced with."""
-    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return F.conv2d(c.input, c.weight, c.bias, c.stride, c.padding, c.dilation, c.groups)
