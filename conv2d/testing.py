@@ -6,8 +6,10 @@ result's device), each element within its own rounding-error bound
 (:mod:`conv2d.gate.tolerance`) instead of a fixed ``rtol``/``atol`` — and fails
 with the gate's message: how many elements exceed the bound, the worst one and
 its ratio to the bound, what the result computes instead when it matches a
-well-known wrong convolution (:mod:`conv2d.gate.diagnosis`), and a map of the
-wrong elements (:mod:`conv2d.gate.errormap`)::
+well-known wrong convolution (:mod:`conv2d.gate.diagnosis`; with no target to call
+on a second case, a variant is named only when it is the one the result fits, and
+several that fit are listed as ambiguous), and a map of the wrong elements
+(:mod:`conv2d.gate.errormap`)::
 
     from conv2d.testing import assert_conv2d_close
 

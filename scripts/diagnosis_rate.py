@@ -1,11 +1,14 @@
 """How many zoo bugs the diagnosis catalogue names, on each bug's witness input.
 
 python scripts/diagnosis_rate.py                          # print the rate and the misses
+python scripts/diagnosis_rate.py --names                  # and what each mutant is diagnosed as
 python scripts/diagnosis_rate.py --write-readme README.md # refresh the README's block "diagnosis"
 
 :func:`hit_rate` is the measurement: every zoo mutant whose category the catalogue
 covers is called on its witness input, and its result judged by the gate's bound and
-named by :mod:`conv2d.gate.diagnosis`.
+named by :mod:`conv2d.gate.diagnosis`, with the mutant as the target, as the gate's
+explanation of a counterexample has it: candidates the witness cannot tell apart are
+checked on a second case, and a diagnosis that stays ambiguous names nothing.
 """
 
 from __future__ import annotations
@@ -49,11 +52,12 @@ def call_entry(entry: Any, args: Args) -> Tensor:
     return entry.fn(args.input, args.weight, args.bias, **args.params())
 
 
-def _diagnosed_gradients(args: Args, out: Tensor) -> tuple[bool, Match | None]:
+def _diagnosed_gradients(entry: Any, args: Args, out: Tensor) -> tuple[bool, Match | None]:
     """Whether a gradient of ``<out, g>`` (a fixed random ``g``) is wrong, and what the catalogue names."""
     import torch
 
     from conv2d.gate.diagnosis import case_of, gradient_fits, identify_gradient
+    from conv2d.gate.diagnosis.confirm import as_target
     from conv2d.gate.tolerance import precision_for
 
     case = case_of(args)
@@ -63,6 +67,7 @@ def _diagnosed_gradients(args: Args, out: Tensor) -> tuple[bool, Match | None]:
         ("bias", args.bias),
     ]
     leaves = [(which, t) for which, t in names if t is not None and t.requires_grad]
+    target = as_target(entry.fn, case.kind)
     if not leaves or not out.requires_grad:
         return False, None
     generator = torch.Generator().manual_seed(17)
@@ -75,7 +80,7 @@ def _diagnosed_gradients(args: Args, out: Tensor) -> tuple[bool, Match | None]:
             continue
         if not gradient_fits(which, grad, case, args, g, backward):
             deviates = True
-            found = identify_gradient(which, grad, case, args, g)
+            found = identify_gradient(which, grad, case, args, g, target=target)
             if found is not None:
                 return True, found
     return deviates, None
@@ -85,7 +90,8 @@ def diagnosed(entry: Any, args: Args) -> tuple[bool, Match | None]:
     """Whether a zoo entry's result on ``args`` is wrong beyond the gate's bound, and what the catalogue names.
 
     The output is judged first; for witnesses with tensors that require grad, the
-    gradients of ``<output, g>`` for a fixed random ``g`` too.
+    gradients of ``<output, g>`` for a fixed random ``g`` too. The entry is the
+    diagnosis's target: it is called once more on a second case.
     """
     import torch
 
@@ -100,21 +106,15 @@ def diagnosed(entry: Any, args: Args) -> tuple[bool, Match | None]:
     except Exception:  # a mutant that raises computed nothing to diagnose
         return False, None
     if not output_fits(out.detach(), case, args, contract):
-        return True, identify(out.detach(), case, args)
-    return _diagnosed_gradients(args, out)
+        return True, identify(out.detach(), case, args, target=entry.fn)
+    return _diagnosed_gradients(entry, args, out)
 
 
-def hit_rate() -> tuple[int, int, list[str]]:
-    """How many zoo mutants the catalogue names correctly, on each mutant's witness input.
+def diagnoses() -> list[tuple[Any, Match | None]]:
+    """Every zoo mutant whose category the catalogue covers and whose witness result the gate rejects, and its diagnosis.
 
-    Counts every mutant (conv2d and corr2d kinds) whose category some variant
-    corresponds to and whose witness result the gate rejects (a witness result
-    within the gate's bound, a call that raises or a ``None`` gradient has nothing to diagnose); a hit is a diagnosis naming
-    a variant of the mutant's category.
-
-    Returns:
-        ``(hits, total, missed)``: ``missed`` lists the mutants not named, each as
-        ``"name (category): what was named instead"``.
+    A witness result within the gate's bound, a call that raises or a ``None``
+    gradient has nothing to diagnose, and its mutant is left out.
     """
     from conv2d.gate.diagnosis import GRADIENT_VARIANTS, PARTIAL_VARIANTS, VARIANTS
     from conv2d.zoo import MUTANTS
@@ -124,29 +124,57 @@ def hit_rate() -> tuple[int, int, list[str]]:
     catalogue: list[Variant | GradientVariant] = [*VARIANTS, *GRADIENT_VARIANTS]
     covered = {c for v in catalogue for c in v.categories} | {v.category for v in PARTIAL_VARIANTS}
     witnesses = {**WITNESSES, **CORR2D_WITNESSES}
-    hits, total, missed = 0, 0, []
+    found = []
     for entry in MUTANTS:
         if entry.category not in covered:
             continue
-        deviates, found = diagnosed(entry, witness_args(entry, witnesses[entry.name]))
-        if not deviates:
-            continue
+        deviates, match = diagnosed(entry, witness_args(entry, witnesses[entry.name]))
+        if deviates:
+            found.append((entry, match))
+    return found
+
+
+def named(match: Match | None) -> str:
+    """What a diagnosis names: ``"variant NAME"``, ``"ambiguous: A, B"`` or ``"nothing"``."""
+    if match is None:
+        return "nothing"
+    if match.ambiguous:
+        return "ambiguous: " + ", ".join(v.name for v in match.candidates)
+    return f"variant {match.variant.name}"
+
+
+def hit_rate() -> tuple[int, int, list[str]]:
+    """How many zoo mutants the catalogue names correctly, on each mutant's witness input.
+
+    Counts every mutant (conv2d and corr2d kinds) of :func:`diagnoses`; a hit is a
+    diagnosis naming one variant (not an ambiguous one) of the mutant's category.
+
+    Returns:
+        ``(hits, total, missed)``: ``missed`` lists the mutants not named, each as
+        ``"name (category): what was named instead"``.
+    """
+    hits, total, missed = 0, 0, []
+    for entry, match in diagnoses():
         total += 1
-        if found is not None and entry.category in found.variant.categories:
+        if match is not None and not match.ambiguous and entry.category in match.variant.categories:
             hits += 1
         else:
-            named = "nothing" if found is None else f"variant {found.variant.name}"
-            missed.append(f"{entry.name} ({entry.category}): {named}")
+            missed.append(f"{entry.name} ({entry.category}): {named(match)}")
     return hits, total, missed
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write-readme", metavar="README")
+    parser.add_argument("--names", action="store_true", help="print what each mutant is diagnosed as")
     ns = parser.parse_args(argv)
     import torch
 
     from conv2d.gate.environment import cpu_model
+
+    if ns.names:
+        for entry, match in diagnoses():
+            print(f"{entry.name} ({entry.category}): {named(match)}")
 
     hits, total, missed = hit_rate()
     lines = [

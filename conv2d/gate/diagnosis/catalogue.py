@@ -1,9 +1,10 @@
-"""The catalogue of output variants: every family, in the order they are tried.
+"""The catalogue of output variants: every family, in catalogue order.
 
-The first variant an output fits is the one named, so the order matters: memory
-layout first, then the kernel's orientation, per-axis parameters, padding, output
-size, ignored parameters, reduction remainders, bias, groups, batch, window
-offsets and precision last.
+Every variant is tried and every one an output fits is a candidate
+(:mod:`~conv2d.gate.diagnosis.identify`); the order only sets how candidates are
+listed: memory layout first, then the kernel's orientation, per-axis parameters,
+padding, output size, ignored parameters, reduction remainders, bias, groups,
+batch, window offsets and precision last.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from conv2d.gate.diagnosis.variant import Variant
 
 __all__ = ["VARIANTS"]
 
-#: Every output variant, in the order they are tried.
+#: Every output variant, in catalogue order.
 VARIANTS: list[Variant] = [
     *LAYOUT,
     *ORIENTATION,

@@ -39,7 +39,7 @@ def _explain_output(target: Any, case: ConvCase, args: Args, out: Tensor) -> lis
 
     held_to = contract(target, case)
     exact = reference(args)
-    found = identify(out, case, args, precision=held_to, exact=exact)
+    found = identify(out, case, args, precision=held_to, exact=exact, target=target)
     lines = [] if found is None else [found.line]
     if tuple(out.shape) == tuple(exact.value.shape):
         emap = error_map(out, exact.value, case_bound(case, exact, held_to))
@@ -61,7 +61,7 @@ def _explain_gradients(target: Any, case: ConvCase, args: Args, grad_output: Ten
             continue
         emap = error_map(grad, ex.value, case_bound(case, ex, held_to, reduction=grad_reduction(case, which)))
         if emap.total_violations:
-            found = identify_gradient(which, grad, case, args, grad_output, precision=held_to)
+            found = identify_gradient(which, grad, case, args, grad_output, precision=held_to, target=target)
             return ([] if found is None else [found.line]) + [f"{which}.grad: {emap.text()}"]
     return []
 
@@ -70,8 +70,11 @@ def explain(target: Any, case: ConvCase, law: str) -> list[str]:
     """Lines that explain a counterexample of ``law``: the diagnosis, then the error map of the worst plane.
 
     Calls ``target`` (a :class:`~conv2d.gate.target.Target`) again on the case
-    (its gradients for ``law="gradients"``), so it is meant for the final,
-    shrunk counterexample, once, not for every failing call during the search.
+    (its gradients for ``law="gradients"``), and once more on a second case drawn
+    to tell apart the variants the first one cannot
+    (:func:`~conv2d.gate.diagnosis.confirm.second_case`): only a variant its result
+    still fits there is named. So it is meant for the final, shrunk counterexample,
+    once, not for every failing call during the search.
     Returns ``[]`` for laws outside :data:`EXPLAINED_LAWS`, when the call fails
     in any way, or when nothing more can be said.
     """

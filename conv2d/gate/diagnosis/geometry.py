@@ -1,8 +1,8 @@
 """Output variants of geometry: the kernel's orientation, per-axis parameters, padding, output size, windows.
 
-Each family is a list of :class:`~conv2d.gate.diagnosis.variant.Variant`, in the
-order its variants are tried; :data:`conv2d.gate.diagnosis.catalogue.VARIANTS`
-puts the families in order.
+Each family is a list of :class:`~conv2d.gate.diagnosis.variant.Variant`, in
+catalogue order; :data:`conv2d.gate.diagnosis.catalogue.VARIANTS` puts the
+families in order.
 """
 
 from __future__ import annotations

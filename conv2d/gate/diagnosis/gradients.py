@@ -1,24 +1,28 @@
 """Gradient variants: well-known wrong ``input.grad``, ``weight.grad`` and ``bias.grad``.
 
-:func:`identify_gradient` judges a gradient against each :class:`GradientVariant` of
-its argument in turn, as :func:`~conv2d.gate.diagnosis.identify.identify` does for
-an output; :func:`diagnose_gradient` says it in one line.
+:func:`identify_gradient` judges a gradient against every :class:`GradientVariant` of
+its argument, as :func:`~conv2d.gate.diagnosis.identify.identify` does for an output
+(several that fit make an ambiguous match; given the target, a second case keeps
+those that still fit); :func:`diagnose_gradient` says it in one line.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
 from conv2d.gate.case import Args, ConvCase, Pair
-from conv2d.gate.diagnosis.identify import Match
+from conv2d.gate.diagnosis.confirm import Confirmation, as_target, runnable, second_case
+from conv2d.gate.diagnosis.fitting import Evaluated, Fit, distinct
+from conv2d.gate.diagnosis.identify import Match, decide
 from conv2d.gate.diagnosis.problem import CONVOLUTION, MAX_ELEMENTS, PAD, Problem, convolve
 from conv2d.gate.judge import case_bound, fits
 from conv2d.gate.reference import Exact, as_float64, reference_grads
+from conv2d.gate.target import Target
 from conv2d.gate.tolerance import Precision, precision_for
 from conv2d.gate.vocabulary import Category
 
@@ -166,12 +170,19 @@ def gradient_fits(
     return fits(actual, exact, allowed) is not None
 
 
-def _first_gradient_variant(
-    which: Which, actual: Tensor, case: ConvCase, problem: Problem, g4: Tensor, contract: Precision
-) -> Match | None:
-    """The first gradient variant of ``which`` that ``actual`` fits, each judged at its own bound."""
+def _gradient_fits(
+    which: Which,
+    actual: Tensor,
+    case: ConvCase,
+    problem: Problem,
+    g4: Tensor,
+    contract: Precision,
+    variants: Sequence[GradientVariant] | None = None,
+) -> list[Fit]:
+    """Every gradient variant of ``which`` (of ``variants``, default all) that ``actual`` fits, at its own bound."""
     x, w = problem.base.x, problem.base.w
-    for variant in GRADIENT_VARIANTS:
+    found = []
+    for variant in GRADIENT_VARIANTS if variants is None else variants:
         if variant.which != which:
             continue
         value = variant.compute(problem, x, w, g4)
@@ -184,10 +195,47 @@ def _first_gradient_variant(
             _restore_grad(problem, which, magnitude),
             value.new_zeros(()),
         )
-        ratio = fits(actual, got, case_bound(case, got, contract, reduction=grad_reduction(case, which)))
+        allowed = case_bound(case, got, contract, reduction=grad_reduction(case, which))
+        ratio = fits(actual, got, allowed)
         if ratio is not None:
-            return Match(variant, ratio)
-    return None
+            found.append(Fit(variant, ratio, Evaluated(variant, got, allowed, actual.dtype)))
+    return distinct(found)
+
+
+def _grad_output4(problem: Problem, grad_output: Tensor) -> Tensor:
+    """The output gradient in float64 4-D form."""
+    g = as_float64(grad_output)
+    assert g is not None
+    return g[None, None] if problem.kind == "corr2d" else (g if problem.batched else g[None])
+
+
+def _judge_second(
+    which: Which, target: Target, second: ConvCase, contract: Precision, found: Sequence[Fit]
+) -> Confirmation | None:
+    """The candidates the target's gradient on ``second`` fits; ``None`` when that gradient is right."""
+    from conv2d.gate.laws import target_grads  # late: the laws may import this package
+
+    args, _, grad_output, grads = target_grads(target, second, second.materialize())
+    grad = dict(zip(("input", "weight", "bias"), grads, strict=False)).get(which)
+    if grad is None or gradient_fits(which, grad, second, args, grad_output, contract):
+        return None
+    problem = Problem.of(args)
+    g4 = _grad_output4(problem, grad_output)
+    variants = [f.variant for f in found if isinstance(f.variant, GradientVariant)]
+    kept = _gradient_fits(which, grad, second, problem, g4, contract, variants)
+    return Confirmation(second, frozenset(f.variant.name for f in kept))
+
+
+def _confirm_gradient(
+    which: Which, target: Any, case: ConvCase, contract: Precision, found: Sequence[Fit]
+) -> Confirmation | None:
+    """The candidates of ``found`` that the target's gradient on :func:`second_case` still fits, or ``None``."""
+    try:
+        wrapped = as_target(target, case.kind)
+        second = second_case(case, [f.variant for f in found])
+        return _judge_second(which, wrapped, second, contract, found) if runnable(wrapped, second) else None
+    except Exception:  # whatever the second call does, the diagnosis of the first case stands on its own
+        return None
 
 
 def identify_gradient(
@@ -198,8 +246,9 @@ def identify_gradient(
     grad_output: Tensor,
     *,
     precision: Precision | None = None,
+    target: Any = None,
 ) -> Match | None:
-    """The first gradient variant of ``which`` that ``actual`` fits while it does not fit the right gradient.
+    """The gradient variants of ``which`` that ``actual`` fits while it does not fit the right gradient.
 
     Args:
         which: ``"input"``, ``"weight"`` or ``"bias"``: whose gradient ``actual`` is.
@@ -207,6 +256,10 @@ def identify_gradient(
         case, args: as for :func:`~conv2d.gate.diagnosis.identify.identify`.
         grad_output: the output gradient the backward pass was given.
         precision: the gradients' precision (default: F.conv2d's backward contract for the dtype).
+        target: as for :func:`~conv2d.gate.diagnosis.identify.identify`: when given, its
+            gradients on a second case keep only the candidates they still fit.
+
+    A match with several candidates is :attr:`~conv2d.gate.diagnosis.identify.Match.ambiguous`.
     """
     if which not in ("input", "weight", "bias"):
         raise ValueError(f"which={which!r}; expected 'input', 'weight' or 'bias'")
@@ -216,10 +269,11 @@ def identify_gradient(
     if gradient_fits(which, actual, case, args, grad_output, contract):
         return None
     problem = Problem.of(args)
-    g = as_float64(grad_output)
-    assert g is not None
-    g4 = g[None, None] if problem.kind == "corr2d" else (g if problem.batched else g[None])
-    return _first_gradient_variant(which, actual, case, problem, g4, contract)
+    found = _gradient_fits(which, actual, case, problem, _grad_output4(problem, grad_output), contract)
+    if not found:
+        return None
+    confirmed = None if target is None else _confirm_gradient(which, target, case, contract, found)
+    return decide(found, confirmed)
 
 
 def diagnose_gradient(
@@ -230,7 +284,8 @@ def diagnose_gradient(
     grad_output: Tensor,
     *,
     precision: Precision | None = None,
+    target: Any = None,
 ) -> str | None:
     """One line naming what a wrong gradient computes instead, or ``None``; see :func:`identify_gradient`."""
-    found = identify_gradient(which, actual, case, args, grad_output, precision=precision)
+    found = identify_gradient(which, actual, case, args, grad_output, precision=precision, target=target)
     return None if found is None else found.line

@@ -1,79 +1,102 @@
-"""Judging an output against the catalogue: the first variant it fits while it does not fit the right result.
+"""Judging an output against the catalogue: every variant it fits, named only when the case tells it apart.
 
-:func:`identify` evaluates each variant of :data:`~conv2d.gate.diagnosis.catalogue.VARIANTS`
-exactly in float64 and judges the output against it with the gate's own error bound
-taken on that variant's magnitudes (:func:`conv2d.gate.judge.exact_bound`); where no
-whole-call variant fits, the partly wrong outputs of
-:data:`~conv2d.gate.diagnosis.partial.PARTIAL_VARIANTS`. :func:`diagnose` says it in one line.
+:func:`identify` judges the output against every variant of
+:data:`~conv2d.gate.diagnosis.catalogue.VARIANTS` and every partly wrong variant of
+:data:`~conv2d.gate.diagnosis.partial.PARTIAL_VARIANTS`, each at the gate's bound
+taken on that variant's magnitudes (:func:`conv2d.gate.judge.exact_bound`). A
+variant is named only when it is the one candidate left: where several fit, the
+case cannot tell them apart and the match is *ambiguous*, listing them all. Given
+the target, :func:`identify` checks the candidates on a second, larger case
+(:mod:`~conv2d.gate.diagnosis.confirm`) and keeps only those the target's output
+still fits there. :func:`diagnose` says it in one line.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
 from conv2d.gate.case import Args, ConvCase
-from conv2d.gate.diagnosis.catalogue import VARIANTS
-from conv2d.gate.diagnosis.partial import identify_partial
-from conv2d.gate.diagnosis.problem import MAX_ELEMENTS, Problem, evaluate
+from conv2d.gate.diagnosis.confirm import Confirmation, confirm_output, short_description
+from conv2d.gate.diagnosis.fitting import Fit, output_fits, output_fits_all
+from conv2d.gate.diagnosis.problem import MAX_ELEMENTS
 from conv2d.gate.diagnosis.variant import Variant
-from conv2d.gate.judge import case_bound, exact_bound, fits, transform_length
 from conv2d.gate.reference import Exact, reference
 from conv2d.gate.tolerance import Precision, precision_for
 
 if TYPE_CHECKING:
     from conv2d.gate.diagnosis.gradients import GradientVariant
 
-__all__ = ["Match", "diagnose", "identify", "output_fits"]
+__all__ = ["Match", "alternatives", "decide", "diagnose", "identify", "output_fits"]
+
+#: The prefix a sentence's alternatives share when they all change one thing of F.conv2d.
+_WITH = "F.conv2d with "
+
+
+def alternatives(sentences: Sequence[str]) -> str:
+    """Several ``"the output equals ..."`` sentences as one: ``"the output equals F.conv2d with A, or with B"``."""
+    subject, _, first = sentences[0].partition(" equals ")
+    rests = [first] + [s.partition(" equals ")[2] for s in sentences[1:]]
+    if all(r.startswith(_WITH) for r in rests):
+        rests = [rests[0]] + [r.removeprefix("F.conv2d ") for r in rests[1:]]
+    return f"{subject} equals {', or '.join(rests)}"
 
 
 @dataclasses.dataclass(frozen=True)
 class Match:
-    """A variant a result fits: which one, how closely, and the line that says so."""
+    """What a result fits: the variant (or the candidates a case cannot tell apart), how closely, the line.
+
+    Attributes:
+        variant: the variant named; for an ambiguous match, the first candidate in catalogue order.
+        ratio: the worst ratio to the bound on the case judged (of all candidates, when ambiguous).
+        candidates: every variant the result fits indistinguishably (one when it is named).
+        confirmed_on: the second case the candidates were checked on, as its shapes and parameters.
+    """
 
     variant: Variant | GradientVariant
     ratio: float
+    candidates: tuple[Variant | GradientVariant, ...] = ()
+    confirmed_on: str | None = None
+
+    @classmethod
+    def of(cls, found: Sequence[Fit], confirmed: Confirmation | None = None) -> Match:
+        """The match of the fits ``found`` (at least one), checked on ``confirmed``'s case if given."""
+        where = None if confirmed is None else short_description(confirmed.case)
+        ratio = max(f.ratio for f in found)
+        return cls(found[0].variant, ratio, tuple(f.variant for f in found), where)
+
+    @property
+    def ambiguous(self) -> bool:
+        """True when several candidates fit and none is named."""
+        return len(self.candidates) > 1
 
     @property
     def line(self) -> str:
-        """``"diagnosis: the output equals ... (variant NAME, within R x its error bound)"``."""
+        """``"diagnosis: the output equals ... (variant NAME, within R x its error bound)"``.
+
+        A confirmed match adds ``"; confirmed on input(...) ..."``; an ambiguous one reads
+        ``"diagnosis: ambiguous on this case: the output equals A, or B (variants a, b)"``.
+        """
+        if self.ambiguous:
+            names = ", ".join(v.name for v in self.candidates)
+            also = "" if self.confirmed_on is None else f"; all fit on {self.confirmed_on} too"
+            said = alternatives([v.sentence for v in self.candidates])
+            return f"diagnosis: ambiguous on this case: {said} (variants {names}{also})"
+        confirmed = "" if self.confirmed_on is None else f"; confirmed on {self.confirmed_on}"
         return (
             f"diagnosis: {self.variant.sentence} "
-            f"(variant {self.variant.name}, within {self.ratio:.2g} x its error bound)"
+            f"(variant {self.variant.name}, within {self.ratio:.2g} x its error bound{confirmed})"
         )
 
 
-def output_fits(
-    actual: Tensor, case: ConvCase, args: Args, contract: Precision, exact: Exact | None = None
-) -> bool:
-    """True when ``actual`` is the right output: the right dtype and shape, every element within its bound."""
-    if actual.dtype != case.torch_dtype:
-        return False
-    exact = reference(args) if exact is None else exact
-    return fits(actual, exact, case_bound(case, exact, contract)) is not None
-
-
-def _first_variant(actual: Tensor, case: ConvCase, problem: Problem, contract: Precision) -> Match | None:
-    """The first variant of :data:`VARIANTS` that ``actual`` fits, each judged at its own bound."""
-    transformed = transform_length(case)
-    for variant in VARIANTS:
-        call = variant.compute(problem)
-        if call is None or actual.dtype != (call.dtype or case.torch_dtype):
-            continue
-        try:
-            got = evaluate(problem, call)
-        except RuntimeError:  # the variant's parameters leave no output for this call
-            continue
-        reduction = call.w.shape[1] * call.w.shape[2] * call.w.shape[3]
-        allowed = exact_bound(
-            got, reduction=reduction, precision=call.precision or contract, transformed=transformed
-        )
-        ratio = fits(actual, got, allowed)
-        if ratio is not None:
-            return Match(variant, ratio)
-    return None
+def decide(found: Sequence[Fit], confirmed: Confirmation | None) -> Match | None:
+    """The match of the candidates ``found``: only those that survive ``confirmed``'s case, if one was run."""
+    if confirmed is not None:
+        found = confirmed.survivors(found)
+    return Match.of(found, confirmed) if found else None
 
 
 def identify(
@@ -83,8 +106,9 @@ def identify(
     *,
     precision: Precision | None = None,
     exact: Exact | None = None,
+    target: Any = None,
 ) -> Match | None:
-    """The first variant of :data:`VARIANTS` that ``actual`` fits while it does not fit the right result.
+    """What ``actual`` computes instead of the convolution: the variant it fits, or the candidates it fits.
 
     Args:
         actual: the target's output for ``args`` (any shape, dtype and device).
@@ -92,21 +116,28 @@ def identify(
         args: the tensors exactly as the target received them (layouts matter).
         precision: the precision the target is held to (default: F.conv2d's contract for the dtype).
         exact: the float64 reference of ``args``, when the caller has it already.
+        target: the implementation that computed ``actual`` (a
+            :class:`~conv2d.gate.target.Target` or a callable): when given, it is called once
+            more, on :func:`~conv2d.gate.diagnosis.confirm.second_case`, and only the candidates
+            its output fits there are kept (if its output there is right, or the call fails,
+            the first case's candidates stand).
 
-    Returns ``None`` when the output is right, when no variant fits, or when the
-    input has more than :data:`~conv2d.gate.diagnosis.problem.MAX_ELEMENTS` elements.
+    Returns ``None`` when the output is right, when no variant fits (or none survives
+    the second case), or when the input has more than
+    :data:`~conv2d.gate.diagnosis.problem.MAX_ELEMENTS` elements. A match with several
+    candidates is :attr:`Match.ambiguous`.
     """
     if args.input.numel() > MAX_ELEMENTS:
         return None
     contract = precision or precision_for(case.torch_dtype)
+    exact = reference(args) if exact is None else exact
     if output_fits(actual, case, args, contract, exact):
         return None
-    problem = Problem.of(args)
-    found = _first_variant(actual, case, problem, contract)
-    if found is not None:
-        return found
-    partial = identify_partial(actual, case, problem, contract, reference(args) if exact is None else exact)
-    return None if partial is None else Match(*partial)
+    found = output_fits_all(actual, case, args, contract, exact)
+    if not found:
+        return None
+    confirmed = None if target is None else confirm_output(target, case, contract, found)
+    return decide(found, confirmed)
 
 
 def diagnose(
@@ -116,7 +147,8 @@ def diagnose(
     *,
     precision: Precision | None = None,
     exact: Exact | None = None,
+    target: Any = None,
 ) -> str | None:
     """One line naming what ``actual`` computes instead of the convolution, or ``None``; see :func:`identify`."""
-    found = identify(actual, case, args, precision=precision, exact=exact)
+    found = identify(actual, case, args, precision=precision, exact=exact, target=target)
     return None if found is None else found.line

@@ -3,7 +3,7 @@
 Kernels that process the batch or the output channels in blocks get one block wrong (a
 remainder left unwritten, a last chunk read from a clamped start, a bias staged for the
 first 64 channels only). No whole-call variant fits such an output, so
-:func:`identify_partial` judges it slice by slice against :data:`PARTIAL_VARIANTS`.
+:func:`partial_matches` judges it slice by slice against :data:`PARTIAL_VARIANTS`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from conv2d.gate.reference import Exact
 from conv2d.gate.tolerance import Precision
 from conv2d.gate.vocabulary import Category
 
-__all__ = ["PARTIAL_VARIANTS", "PartialVariant", "identify_partial"]
+__all__ = ["PARTIAL_VARIANTS", "PartialVariant", "identify_partial", "partial_matches"]
 
 Axis = Literal["image", "channel", "row", "column"]
 #: The axes an output is judged along, by dimension of its 4-D form.
@@ -168,32 +168,39 @@ def _bias_missing_on(
     return _partial_match(_PARTIAL["bias-missing-on-channels"], s.good, rest, ratio)
 
 
-def identify_partial(
+def partial_matches(
     actual: Tensor, case: ConvCase, problem: Problem, contract: Precision, exact: Exact
-) -> tuple[Variant, float] | None:
-    """The :data:`PARTIAL_VARIANTS` entry ``actual`` fits: right on some slices, the alternative on the rest.
+) -> list[tuple[Variant, float]]:
+    """Every :data:`PARTIAL_VARIANTS` entry ``actual`` fits: right on some slices, the alternative on the rest.
 
-    Returns the entry as a :class:`~conv2d.gate.diagnosis.variant.Variant` whose sentence
-    names the slices, and the worst ratio to the bound, or ``None``.
+    Each entry comes as a :class:`~conv2d.gate.diagnosis.variant.Variant` whose sentence
+    names the slices, with the worst ratio to the bound, in the order of the axes.
     """
     if problem.kind != "conv2d" or tuple(actual.shape) != tuple(exact.value.shape):
-        return None
+        return []
     if not bool(torch.isfinite(exact.value).all()):
-        return None
+        return []
     got = _four(problem, actual.detach().to(device="cpu", dtype=torch.float64))
     value = _four(problem, exact.value)
     allowed = _four(problem, case_bound(case, exact, contract))
+    found: list[tuple[Variant, float]] = []
     for dim in range(4):
-        if got.shape[dim] < 2:
-            continue
-        s = _split(got, value, allowed, dim)
+        s = None if got.shape[dim] < 2 else _split(got, value, allowed, dim)
         if s is None:
             continue
-        found = _left_zero(s)
-        if found is None and s.axis == "image":
-            found = _from_other_images(s)
-        if found is None and s.axis == "channel" and problem.base.b is not None:
-            found = _bias_missing_on(s, case, problem, contract)
-        if found is not None:
-            return found
-    return None
+        match = _left_zero(s)
+        if match is None and s.axis == "image":
+            match = _from_other_images(s)
+        if match is None and s.axis == "channel" and problem.base.b is not None:
+            match = _bias_missing_on(s, case, problem, contract)
+        if match is not None:
+            found.append(match)
+    return found
+
+
+def identify_partial(
+    actual: Tensor, case: ConvCase, problem: Problem, contract: Precision, exact: Exact
+) -> tuple[Variant, float] | None:
+    """The first of :func:`partial_matches`, or ``None``."""
+    found = partial_matches(actual, case, problem, contract, exact)
+    return found[0] if found else None

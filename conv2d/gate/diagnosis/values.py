@@ -1,8 +1,8 @@
 """Output variants of values: memory layout, reduction remainders, bias, groups, batch and precision.
 
-Each family is a list of :class:`~conv2d.gate.diagnosis.variant.Variant`, in the
-order its variants are tried; :data:`conv2d.gate.diagnosis.catalogue.VARIANTS`
-puts the families in order.
+Each family is a list of :class:`~conv2d.gate.diagnosis.variant.Variant`, in
+catalogue order; :data:`conv2d.gate.diagnosis.catalogue.VARIANTS` puts the
+families in order.
 """
 
 from __future__ import annotations
@@ -115,8 +115,9 @@ def _channel_remainder_dropped(block: int) -> VariantFn:
     return compute
 
 
-# largest block first: blocks leaving the same remainder give the same output, and the largest is the
-# likelier loop (a 16-wide loop on 20 channels drops 4, as an 8-wide one would)
+# largest block first: blocks leaving the same remainder give the same output (a 16-wide loop on 20
+# channels drops 4, as an 8-wide one would), so both are candidates, and a second case with another
+# channel count tells them apart (conv2d.gate.diagnosis.confirm.drawn_case)
 for _block in (32, 16, 8, 4):
     variant(
         REMAINDERS,
