@@ -186,6 +186,11 @@ def conv2d(
     return conv2d_nchw(input, weight, bias, stride_, pads, dilation_, groups_, channels_last)
 
 
+#: What the gate holds the core to beyond F.conv2d's default contract: its output keeps a
+#: channels_last input's layout (the ``output-layout`` law fails it otherwise).
+conv2d.__conv2d_capabilities__ = {"preserves_layout": True}  # type: ignore[attr-defined]
+
+
 def _checked_tensors(
     fn: str, input: object, weight: object, bias: object
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:

@@ -102,7 +102,7 @@ def _hostile_conv(conv: Callable[..., torch.Tensor]) -> Callable[..., torch.Tens
         flushing = (*_HALF, torch.float32)
         flushed = call.replace(input=_flush(call.input, flushing), weight=_flush(call.weight, flushing))
         flushed = flushed.replace(bias=_flush(call.bias, flushing))
-        ftz = dtype == torch.float32 and torch.set_flush_denormal(True)
+        ftz = dtype == torch.float32 and not _flushing() and torch.set_flush_denormal(True)
         try:
             out = conv(flushed.input, flushed.weight, flushed.bias, **flushed.params())
         finally:
@@ -115,6 +115,11 @@ def _hostile_conv(conv: Callable[..., torch.Tensor]) -> Callable[..., torch.Tens
 
     setattr(hostile_conv2d, _MARK, True)
     return hostile_conv2d
+
+
+def _flushing() -> bool:
+    """Whether float32 subnormals are flushed already (the caller's own setting, left as it is)."""
+    return bool((torch.tensor([2.0**-140], dtype=torch.float32, device="cpu") * 1.0).item() == 0.0)
 
 
 def _inside(affects: Callable[[Any], bool], call: Any) -> bool:

@@ -1,9 +1,9 @@
 """The rest of F.conv2d's contract: each bug outside finite, first-order, single-threaded use is caught on every seed.
 
-One zoo mutant per region (an empty batch, NaN and inf propagation, float16 overflow,
-a frozen weight, double backward, threads, global state, input checks, batch tiles,
-a production fast path, defaults and parameter order), each killed by the law written
-for it, under the default profile, on seeds 0, 1 and 2. Each run is crash-isolated
+One or more zoo mutants per region (an empty batch, NaN and inf propagation, float16
+overflow, a frozen weight, double backward, threads, global state, input checks, batch
+tiles, a production fast path, defaults, parameter order, keywords beside positional
+parameters), each killed by the law written for it, under the default profile, on seeds 0, 1 and 2. Each run is crash-isolated
 (the gate's worker processes): several mutants run the host's float16/bfloat16 GEMMs,
 which must not run in the pytest process; a worker the host's torch kills with a
 signal skips the test, naming the signal. The mutant that patches
@@ -34,11 +34,14 @@ KILLED_BY = {
     "detached_double_backward": "double-backward",
     "shared_workspace": "concurrency",
     "leaves_deterministic_mode_on": "no-side-effects",
+    "resets_default_dtype": "no-side-effects",
     "no_channel_check": "invalid-input",
+    "strided_same_accepted": "invalid-input",
     "batch_tile16_remainder": "matches-reference",
     "fast_path_3x3_in_bfloat16": "matches-reference",
     "stride_two_by_default": "calling-conventions",
     "padding_before_stride": "calling-conventions",
+    "keywords_drop_positional": "calling-conventions",
 }
 
 

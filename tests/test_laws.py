@@ -30,6 +30,7 @@ ORDER = (
     "large-input",
     "input-immutability",
     "no-aliasing",
+    "output-layout",
     "linearity-input",
     "linearity-weight",
     "flipped-kernel",

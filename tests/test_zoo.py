@@ -216,7 +216,9 @@ CONTRACT = {
     "detached_double_backward",
     "shared_workspace",
     "leaves_deterministic_mode_on",
+    "resets_default_dtype",
     "no_channel_check",
+    "strided_same_accepted",
 }
 VALUE_MUTANTS = tuple(e for e in MUTANTS if e.name not in CONTRACT)
 

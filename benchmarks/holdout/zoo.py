@@ -13,6 +13,7 @@ entry, that it matches a float64 reference).
 from __future__ import annotations
 
 import dataclasses
+import operator
 import random
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -45,11 +46,11 @@ _HALF = (torch.float16, torch.bfloat16)
 
 
 def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
-    if isinstance(value, bool):
+    if isinstance(value, bool | str):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     if isinstance(value, int):
         return (value, value)
-    items = tuple(int(v) for v in value)
+    items = tuple(operator.index(v) for v in value)  # a float is refused, as F.conv2d refuses it
     if len(items) == 1:
         return (items[0], items[0])
     if len(items) != 2:
@@ -114,6 +115,12 @@ def _setup(
             f"Given groups={groups}, weight of size {list(weight.shape)}, expected input{list(x.shape)} "
             f"to have {Cg * groups} channels"
         )
+    if Co == 0 or kh == 0 or kw == 0:
+        raise RuntimeError(
+            f"expected weight to be at least 1 at dimensions 0, 2 and 3, got {list(weight.shape)}"
+        )
+    if H == 0 or W == 0:
+        raise RuntimeError(f"Only zero batch or zero channel inputs are supported, got input {list(x.shape)}")
     if bias is not None and tuple(bias.shape) != (Co,):
         raise RuntimeError(
             f"Given weight of size {list(weight.shape)}, expected bias to be 1-D with {Co} elements"

@@ -108,6 +108,8 @@ class Capabilities:
         double_backward: gradients are themselves differentiable (gradient penalties,
             Hessian-vector products).
         thread_safe: calls from several threads at once give the serial results.
+        preserves_layout: the output of a channels_last input is channels_last, as F.conv2d's
+            is (``False``, the default: a contiguous output is reported as a note, not failed).
         max_elements: the largest input (in elements) the target wants to be called on;
             the search stays below it (``None``: no limit). A slow target declares it
             instead of timing out on large cases.
@@ -130,6 +132,7 @@ class Capabilities:
     subnormals: str = "half-may-flush"
     double_backward: bool = True
     thread_safe: bool = True
+    preserves_layout: bool = False
     max_elements: int | None = None
 
     def __post_init__(self) -> None:
@@ -172,6 +175,7 @@ class Capabilities:
             "ieee",
             "double_backward",
             "thread_safe",
+            "preserves_layout",
         ):
             value = getattr(self, name)
             if not isinstance(value, bool):

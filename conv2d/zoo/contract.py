@@ -1,14 +1,15 @@
 """Mutants that break the call's contract: the batch dimension, empty batches, input checks, the signature.
 
-Each is correct everywhere except in its trigger region, where it behaves the way
-the real bug does; ``WITNESSES`` maps each name to a small, deterministic input on
-which the bug shows. The two calling-convention mutants keep a signature of their
-own, since their bug is in it.
+Each departs from F.conv2d only on the calls its bug concerns (a batch size, an
+unbatched or empty input, an unchecked argument, a positional call), and there the way
+the real bug does; ``WITNESSES`` gives each a small, deterministic such call. The
+calling-convention mutants keep a signature of their own, since their bug is in it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -18,10 +19,10 @@ from conv2d.zoo._common import (
     Conv2dCall,
     IntPair,
     PaddingArg,
-    Witness,
     base_conv2d,
     case,
     conv2d_signature,
+    pair,
     registrar,
     unbatch,
 )
@@ -32,17 +33,20 @@ __all__ = [
     "batch_chunks_misaligned_remainder",
     "batch_tile16_remainder",
     "empty_batch_raises",
+    "keywords_drop_positional",
     "no_channel_check",
     "padding_before_stride",
     "squeeze_all_unit_dims",
     "stride_two_by_default",
+    "strided_same_accepted",
     "unbatched_keeps_batch_dim",
     "unbatched_read_as_hwc",
 ]
 
 #: name -> a zero-argument callable returning ``(args, kwargs)`` on which the mutant deviates.
-WITNESSES: dict[str, Witness] = {}
-_mutant = registrar(WITNESSES, "conv2d")
+WITNESSES, _mutant = registrar("conv2d")
+# The mutants below share one form on purpose (@_mutant, @conv2d_signature, a docstring naming
+# the bug, a short body around the zoo's correct convolution): each differs only by its own bug.
 
 
 # -- batch handling -------------------------------------------------------------------------------
@@ -180,6 +184,7 @@ def batch_tile16_remainder(c: Conv2dCall) -> Tensor:
     return torch.cat([*tiles, rest])
 
 
+# Deliberately F.conv2d's signature spelled out, but for the default stride: the bug is in it.
 @_mutant(
     Category.CALLING_CONVENTION,
     "wrappers whose defaults differ from F.conv2d's (a stride of 2 by default, as a downsampling "
@@ -202,6 +207,7 @@ def stride_two_by_default(
     return base_conv2d(Conv2dCall(input, weight, bias, stride, padding, dilation, groups))
 
 
+# Deliberately F.conv2d's signature spelled out, but for the order of padding and stride: the bug is in it.
 @_mutant(
     Category.CALLING_CONVENTION,
     "wrappers that order their parameters differently from F.conv2d (padding before stride), "
@@ -228,3 +234,48 @@ def padding_before_stride(
 ) -> Tensor:
     """Takes ``padding`` before ``stride`` in its positional parameters."""
     return base_conv2d(Conv2dCall(input, weight, bias, stride, padding, dilation, groups))
+
+
+def _tensorflow_same(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow's 'SAME' padding of one axis: the output is ceil(size / stride), the extra element after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+@_mutant(
+    Category.INPUT_VALIDATION,
+    "ports of TensorFlow's padding='SAME', which works with any stride (an output of ceil(H / stride)); "
+    "F.conv2d raises 'padding='same' is not supported for strided convolutions' (the bug class).",
+    lambda: case((1, 1, 6, 6), (1, 1, 3, 3), stride=2, padding="same"),
+)
+@conv2d_signature
+def strided_same_accepted(c: Conv2dCall) -> Tensor:
+    """Pads a strided padding='same' call the TensorFlow way instead of raising, as F.conv2d does."""
+    stride, dilation = pair(c.stride, "stride"), pair(c.dilation, "dilation")
+    if c.padding != "same" or stride == (1, 1) or c.weight.dim() != 4:
+        return base_conv2d(c)
+    top, bottom = _tensorflow_same(c.input.shape[-2], c.weight.shape[-2], stride[0], dilation[0])
+    left, right = _tensorflow_same(c.input.shape[-1], c.weight.shape[-1], stride[1], dilation[1])
+    padded = torch.nn.functional.pad(c.input, (left, right, top, bottom))
+    return base_conv2d(c._replace(input=padded, padding=0))
+
+
+_PARAMETERS = ("stride", "padding", "dilation", "groups")
+
+
+# Deliberately *args/**kwargs after the bias: the bug is in how it forwards them.
+@_mutant(
+    Category.CALLING_CONVENTION,
+    "hand-written *args/**kwargs forwarding that merges the keywords over the defaults and drops the "
+    "parameters passed positionally whenever a keyword is given (the bug class), which only calls "
+    "mixing positional parameters and keywords see.",
+    lambda: ((*case((1, 1, 6, 6), (1, 1, 3, 3), bias=False)[0], 2), {"padding": 1}),
+)
+def keywords_drop_positional(
+    input: Tensor, weight: Tensor, bias: Tensor | None = None, *args: Any, **kwargs: Any
+) -> Tensor:
+    """Given any keyword, forgets the stride, padding, dilation and groups passed positionally (they take their defaults)."""
+    named: dict[str, Any] = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}
+    named.update(kwargs if kwargs else dict(zip(_PARAMETERS, args, strict=False)))
+    return base_conv2d(Conv2dCall(input, weight, bias, **named))

@@ -150,6 +150,7 @@ def conv_then_bias(c: Conv2dCall) -> Tensor:
 
     Two roundings instead of one; F.conv2d on a GPU computes float16 and bfloat16 this way.
     """
+    c.normalise()  # F.conv2d's checks, the bias's included, before the bias is set aside
     out = run(im2col_algorithm, c._replace(bias=None))
     if c.bias is None:
         return out

@@ -18,7 +18,6 @@ from torch import Tensor
 from conv2d.gate.vocabulary import Category
 from conv2d.zoo._common import (
     Conv2dCall,
-    Witness,
     base_conv2d,
     case,
     compute_dtype,
@@ -35,13 +34,15 @@ __all__ = [
     "input_scaled_in_place",
     "leaves_deterministic_mode_on",
     "nondeterministic_channel_chunks",
+    "resets_default_dtype",
     "shared_workspace",
     "weight_flipped_in_place",
 ]
 
 #: name -> a zero-argument callable returning ``(args, kwargs)`` on which the mutant deviates.
-WITNESSES: dict[str, Witness] = {}
-_mutant = registrar(WITNESSES, "conv2d")
+WITNESSES, _mutant = registrar("conv2d")
+# The mutants below share one form on purpose (@_mutant, @conv2d_signature, a docstring naming
+# the bug, a short body around the zoo's correct convolution): each differs only by its own bug.
 
 _CALLS = itertools.count()
 _ARENA: dict[tuple[Any, ...], Tensor] = {}
@@ -190,4 +191,18 @@ def shared_workspace(c: Conv2dCall) -> Tensor:
 def leaves_deterministic_mode_on(c: Conv2dCall) -> Tensor:
     """Turns torch's deterministic-algorithms mode on and leaves it on."""
     torch.use_deterministic_algorithms(True)
+    return base_conv2d(c)
+
+
+@_mutant(
+    Category.GLOBAL_STATE,
+    "libraries that call torch.set_default_dtype(torch.float32) to be sure of float32 tensors and so "
+    "reset a caller's float64 default (the bug class); a before/after comparison under torch's own "
+    "default sees no change.",
+    lambda: case((1, 2, 5, 5), (3, 2, 3, 3)),
+)
+@conv2d_signature
+def resets_default_dtype(c: Conv2dCall) -> Tensor:
+    """Sets torch's default dtype to float32 on every call, whatever the caller had set."""
+    torch.set_default_dtype(torch.float32)
     return base_conv2d(c)

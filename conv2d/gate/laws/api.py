@@ -1,4 +1,10 @@
-"""Laws of the calling contract: an empty batch, arguments F.conv2d rejects, and F.conv2d's calling conventions."""
+"""Laws of the calling contract: an empty batch, arguments F.conv2d rejects, and F.conv2d's calling conventions.
+
+The last two take their families from torch itself rather than from a list written here:
+the calls F.conv2d rejects are the small changes of a valid call that torch's own
+F.conv2d refuses (:mod:`conv2d.gate.rejections`), and the parameters, their order and
+their defaults are those of torch's schema for ``aten::conv2d`` (:mod:`conv2d.gate.defaults`).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,21 @@ from collections.abc import Callable
 import torch
 
 from conv2d.gate.case import Args, ConvCase
+from conv2d.gate.defaults import (
+    DEFAULTS,
+    PARAMETERS,
+    REQUIRED,
+    Call,
+    keyword_calls,
+    omission_calls,
+    same_effect,
+    signature_differences,
+)
 from conv2d.gate.judge import check_meta
 from conv2d.gate.laws._common import call_checked, grad_case, within_reference
 from conv2d.gate.laws.registry import Stage, law
-from conv2d.gate.reference import reference
+from conv2d.gate.reference import Exact, reference
+from conv2d.gate.rejections import rejected_calls
 from conv2d.gate.target import Target, Unsupported, Violation
 
 __all__ = ["calling_conventions", "empty_batch", "invalid_input", "signature_differences"]
@@ -42,112 +59,108 @@ def empty_batch(target: Target, case: ConvCase) -> None:
             raise Violation(f"{name}.grad is nonzero for a batch of 0, but a sum over no images is 0")
 
 
-def _invalid_variants(case: ConvCase, args: Args) -> list[tuple[str, Args]]:
-    """Calls that F.conv2d rejects, each with what is wrong about it."""
-    x, w = args.input, args.weight
-    cin = x.shape[-3]
-    other = torch.float32 if case.torch_dtype != torch.float32 else torch.float64
-    kh, kw = case.kernel
-    out = [
-        (
-            f"an input with {cin + case.groups} channels for a weight expecting {cin}",
-            args.replace(input=torch.cat([x, x.narrow(-3, 0, case.groups)], dim=-3)),
-        ),
-        ("a weight of rank 3", args.replace(weight=w[:, 0])),
-        (f"a weight of dtype {other} for an input of {case.torch_dtype}", args.replace(weight=w.to(other))),
-        ("negative padding", args.replace(padding=-1)),
-        ("stride 0", args.replace(stride=0, padding=0 if args.padding == "same" else args.padding)),
-        (
-            "a kernel larger than the padded input",
-            args.replace(
-                weight=torch.zeros(
-                    *w.shape[:-2], x.shape[-2] + 2 * 8 + kh, kw, dtype=w.dtype, device=w.device
-                ),
-                padding=0,
-                dilation=1,
-            ),
-        ),
-    ]
-    if case.out_channels % (case.groups + 1) or cin % (case.groups + 1):
-        out.append(
-            (
-                f"groups={case.groups + 1}, which does not divide the channels",
-                args.replace(groups=case.groups + 1),
-            )
+def _returned(target: Target, what: str, bad: Args) -> str | None:
+    """What the target returned for the call ``bad`` (``None``: it raised, rejecting the call)."""
+    try:
+        out = target._run(
+            f"the call with {what}", lambda: target.fn(bad.input, bad.weight, bad.bias, **bad.params())
         )
-    return out
+    except (Violation, Unsupported):  # the target raised: it rejected the call
+        return None
+    if isinstance(out, torch.Tensor):
+        return f"a tensor of shape {tuple(out.shape)}"
+    return f"a {type(out).__name__}"
 
 
 @law("invalid-input", stage=Stage.API, order=20, kinds=("conv2d",), examples=30)
 def invalid_input(target: Target, case: ConvCase) -> None:
-    """Arguments F.conv2d rejects (channel mismatch, bad groups, weight rank, dtype mismatch, negative padding, stride 0, kernel too large) raise an error."""
-    args = case.materialize()
-    variants = _invalid_variants(case, args)
-    what, bad = variants[case.seed % len(variants)]
-    try:
-        out = target(bad)
-    except (Violation, Unsupported):  # the target raised: it rejected the call
+    """Every call F.conv2d rejects among small changes of a valid call (a parameter zero, negative, of the wrong length or type; 'same' padding with a stride; groups that do not divide; a tensor of the wrong rank, channels, dtype or size) raises an error."""
+    accepted = []
+    for what, bad in rejected_calls(case.materialize()):
+        returned = _returned(target, what, bad)
+        if returned is not None:
+            accepted.append((what, returned))
+    if not accepted:
         return
+    (what, returned), rest = accepted[0], accepted[1:]
+    also = f" (it also accepted {len(rest)} more: {'; '.join(w for w, _ in rest)})" if rest else ""
     raise Violation(
-        f"the call with {what} returned a tensor of shape {tuple(out.shape)}, but should raise an error, as F.conv2d does"
+        f"the call with {what} returned {returned}, but should raise an error, as F.conv2d does{also}"
     )
 
 
-_F_CONV2D_PARAMETERS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
-
-
-_F_CONV2D_DEFAULTS = {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1}
-
-
-def signature_differences(fn: Callable[..., object]) -> list[str]:
-    """How ``fn``'s signature differs from F.conv2d's in names, order and defaults (empty when it does not, or cannot be read)."""
+def _signature_note(fn: Callable[..., object]) -> str:
+    """How ``fn``'s signature compares with F.conv2d's, for a failure message."""
+    differences = signature_differences(fn)
+    if differences:
+        return "; ".join(differences)
     try:
-        params = list(inspect.signature(fn).parameters.values())
+        params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
-        return []
+        return "cannot be read"
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
-        return []
-    names = [p.name for p in params]
-    out = []
-    if names[: len(_F_CONV2D_PARAMETERS)] != list(_F_CONV2D_PARAMETERS):
-        out.append(f"parameters are {names}, but F.conv2d's are {list(_F_CONV2D_PARAMETERS)}")
-    for p in params:
-        if (
-            p.name in _F_CONV2D_DEFAULTS
-            and p.default is not inspect.Parameter.empty
-            and p.default != _F_CONV2D_DEFAULTS[p.name]
-        ):
-            out.append(f"default {p.name}={p.default!r}, but F.conv2d's is {_F_CONV2D_DEFAULTS[p.name]!r}")
-    return out
+        return "takes *args or **kwargs: its names and defaults cannot be compared with F.conv2d's"
+    return "same as F.conv2d"
+
+
+def _conventions(args: Args) -> list[Call]:
+    """Every way of calling that F.conv2d's signature allows and the law tries, without repeats.
+
+    All positional, all keywords, every default omitted at once, then each default omitted
+    in turn and each parameter by keyword in turn (:mod:`conv2d.gate.defaults`).
+    """
+    values = {"input": args.input, "weight": args.weight, "bias": args.bias, **args.params()}
+    given = {k: v for k, v in values.items() if k not in REQUIRED}
+    changed = {k: v for k, v in given.items() if not same_effect(k, v, DEFAULTS[k], args)}
+    calls = [
+        Call("all positional", tuple(values[k] for k in PARAMETERS), {}, args),
+        Call("all keywords", (), values, args),
+        Call("every default omitted", (args.input, args.weight), changed, args),
+        *omission_calls(args),
+        *keyword_calls(args),
+    ]
+    unique: dict[str, Call] = {}
+    for call in calls:
+        unique.setdefault(call.code(), call)
+    return list(unique.values())
+
+
+def _expected_case(case: ConvCase, expected: Args) -> ConvCase:
+    """``case`` with the parameters of the call ``expected`` (whose result a call must give)."""
+    return case.replace(
+        stride=expected.stride,
+        padding=expected.padding,
+        dilation=expected.dilation,
+        groups=expected.groups,
+        bias=expected.bias is not None,
+    )
+
+
+def _check_call(target: Target, case: ConvCase, call: Call, exacts: dict[str, Exact]) -> None:
+    """Raise unless calling the target as ``call`` gives the reference result of the call it makes."""
+    expected = _expected_case(case, call.expected)
+    key = repr((expected.stride, expected.padding, expected.dilation, expected.groups, expected.bias))
+    if key not in exacts:
+        exacts[key] = reference(call.expected)
+    out = target._run(f"the call ({call.what})", lambda: call(target.fn))
+    if not isinstance(out, torch.Tensor):
+        raise Violation(
+            f"the call ({call.what}) returned a {type(out).__name__}, but should return a torch.Tensor"
+        )
+    check_meta(out, expected.output_shape, expected, f"output ({call.what})")
+    within_reference(target, expected, exacts[key], out, f"output ({call.what}) vs float64 reference")
 
 
 @law("calling-conventions", stage=Stage.API, order=30, kinds=("conv2d",), examples=25)
 def calling_conventions(target: Target, case: ConvCase) -> None:
-    """Positional arguments, keywords and omitted defaults all call the same convolution as F.conv2d's signature says."""
+    """Positional arguments, keywords and omitted defaults (each parameter by keyword and each default omitted in turn, as torch's schema states them) give F.conv2d's result for the call they make."""
     args = case.materialize()
-    exact = reference(args)
-    p = args.params()
-    forms: list[tuple[str, Callable[[], object]]] = [
-        (
-            "all positional",
-            lambda: target.fn(
-                args.input, args.weight, args.bias, p["stride"], p["padding"], p["dilation"], p["groups"]
-            ),
-        ),
-        ("all keywords", lambda: target.fn(input=args.input, weight=args.weight, bias=args.bias, **p)),
-    ]
-    omitted = {k: v for k, v in p.items() if v != _F_CONV2D_DEFAULTS[k]}
-    if args.bias is None:
-        forms.append(("defaults omitted", lambda: target.fn(args.input, args.weight, **omitted)))
-    for name, call in forms:
+    exacts: dict[str, Exact] = {}
+    name = getattr(target.fn, "__name__", "conv2d")
+    for call in _conventions(args):
         try:
-            out = target._run(f"the call ({name})", call)
-            if not isinstance(out, torch.Tensor):
-                raise Violation(
-                    f"the call ({name}) returned a {type(out).__name__}, but should return a torch.Tensor"
-                )
-            check_meta(out, case.output_shape, case, f"output ({name})")
-            within_reference(target, case, exact, out, f"output ({name}) vs float64 reference")
+            _check_call(target, case, call, exacts)
         except Violation as exc:
-            differences = signature_differences(target.fn)
-            raise Violation(f"{exc}\nsignature: {'; '.join(differences) or 'same as F.conv2d'}") from exc
+            raise Violation(
+                f"{exc}\ncall: {call.code(name)}\nsignature: {_signature_note(target.fn)}"
+            ) from exc
