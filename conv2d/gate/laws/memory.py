@@ -132,7 +132,15 @@ def layout_invariance(target: Target, case: ConvCase) -> None:
     )
 
 
-@law("output-layout", stage=Stage.CONTRACT, order=70, require=("batched",), examples=20, layouts=True)
+@law(
+    "output-layout",
+    stage=Stage.CONTRACT,
+    order=70,
+    kinds=("conv2d",),
+    require=("batched",),
+    examples=20,
+    layouts=True,
+)
 def output_layout(target: Target, case: ConvCase) -> None:
     """The output of a channels_last input is channels_last, as F.conv2d's is (a note unless the target declares preserves_layout=True)."""
     if "channels_last" not in target.capabilities.layouts:
