@@ -35,9 +35,13 @@ Gemm = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 
 def _pair(value: IntOrPair, name: str) -> Pair:
     """``value`` per axis: an int applies to both, a sequence gives (height, width)."""
+    if isinstance(value, bool | str):
+        raise TypeError(f"{name}={value!r}; expected an int or a pair of ints")
     if isinstance(value, int):
         return (value, value)
-    items = tuple(int(v) for v in value)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise TypeError(f"{name}={value!r}; expected an int or a pair of ints")
+    items = tuple(value)
     if len(items) == 1:
         return (items[0], items[0])
     if len(items) != 2:
@@ -94,6 +98,10 @@ def _prepare(
     batched = input.dim() == 4
     x = input if batched else input.unsqueeze(0)
     out_channels, in_per_group, kh, kw = weight.shape
+    if min(out_channels, kh, kw) < 1:
+        raise ValueError(
+            f"weight has shape {tuple(weight.shape)}; expected at least one filter of at least 1x1"
+        )
     if groups < 1 or x.shape[1] != in_per_group * groups or out_channels % groups:
         raise ValueError(
             f"input has {x.shape[1]} channels and weight {tuple(weight.shape)} with groups={groups}: "

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 
 from conv2d.gate.capabilities import capabilities_of
 from conv2d.gate.case import Args, ConvCase
-from conv2d.gate.rejections import rejects
 from conv2d.gate.reference import reference
+from conv2d.gate.rejections import rejects
 from conv2d.gate.upstream import BUGS
 from conv2d.testing import assert_conv2d_close
 from conv2d.zoo import CORRECT, MUTANTS, ZooEntry, by_name

@@ -276,6 +276,7 @@ def identify_gradient(
     return decide(found, confirmed)
 
 
+# Deliberately the same parameters as identify_gradient(): diagnose_gradient() is its one-line form.
 def diagnose_gradient(
     which: Which,
     actual: Tensor,

@@ -140,6 +140,7 @@ def identify(
     return decide(found, confirmed)
 
 
+# Deliberately the same parameters as identify(): diagnose() is its one-line form.
 def diagnose(
     actual: Tensor,
     case: ConvCase,

@@ -34,6 +34,7 @@ from conv2d.gate.laws.registry import (
     notice,
 )
 
+# Deliberately repeats the registry's names: the package's public face re-exports them.
 __all__ = [
     "PROPERTIES",
     "Check",
