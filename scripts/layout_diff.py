@@ -86,6 +86,16 @@ def diff(old: Path, new: Path) -> int:
     return 1 if differences else 0
 
 
+def tree(commit: str, folder: Path, patch: Path | None) -> int:
+    """Check ``commit`` out into ``folder`` as a git worktree and apply ``patch`` there."""
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(folder), commit], check=True)
+    if patch is not None:
+        subprocess.run(["git", "-C", str(folder), "apply", str(patch.resolve())], check=True)
+    print(f"{folder}: {commit}{f' with {patch}' if patch else ''}; run record from inside it")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,12 +103,18 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("folder", type=Path)
     rec.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     rec.add_argument("--targets", nargs="+", default=list(TARGETS))
+    wt = sub.add_parser("tree", help="check a commit out into a folder, with a patch applied")
+    wt.add_argument("commit")
+    wt.add_argument("folder", type=Path)
+    wt.add_argument("--patch", type=Path)
     cmp = sub.add_parser("diff", help="compare two folders of reports")
     cmp.add_argument("old", type=Path)
     cmp.add_argument("new", type=Path)
     args = parser.parse_args(argv)
     if args.command == "record":
         return record(args.folder, args.seeds, args.targets)
+    if args.command == "tree":
+        return tree(args.commit, args.folder, args.patch)
     return diff(args.old, args.new)
 
 

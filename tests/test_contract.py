@@ -49,12 +49,6 @@ KILLED_BY = {
 @pytest.mark.parametrize("name", sorted(KILLED_BY))
 def test_each_contract_bug_is_killed_by_its_law_on_every_seed(name: str, seed: int) -> None:
     """The law written for the bug's region finds a counterexample under the default profile."""
-    if (name, seed) == ("batch_tile16_remainder", 0):
-        # A known regression, recorded rather than hidden (strict: it fails once it is fixed): since
-        # the settings canaries and rejections were wired in, matches-reference's seed-0 search no
-        # longer reaches a batch of 17 or more; seeds 1 and 2 still kill it, and the full default
-        # verdict on seed 0 still fails it (calling-conventions).
-        pytest.xfail("matches-reference's seed-0 search misses batches of 17+ (known regression)")
     entry = by_name(name)
     report = _isolation.suite(entry.target, kind=entry.kind, seed=seed, only=[KILLED_BY[name]])
     assert [r.status for r in report.results] == ["fails"], report.results[0].note

@@ -24,6 +24,7 @@ from hypothesis.errors import Flaky, HypothesisException
 from conv2d.gate import hostcalls
 from conv2d.gate.case import INPUT_LAYOUTS, ConvCase
 from conv2d.gate.coverage import Coverage
+from conv2d.gate.determinism import seeded_search
 from conv2d.gate.diagnosis import explain
 from conv2d.gate.laws import Note, Property, applicable, collect_notes
 from conv2d.gate.reference import GateError
@@ -293,7 +294,15 @@ class _Search:
         return True
 
     def check(self, prop: Property, target: Target, case: ConvCase) -> None:
-        """Check the law on ``case`` and tally the outcome; a violation is recorded, then raised on to Hypothesis."""
+        """Check the law on ``case`` and tally the outcome; a violation is recorded, then raised on to Hypothesis.
+
+        Every violation reaches Hypothesis as a new ``Violation`` raised from the one line
+        below, outside any ``except`` block. Hypothesis tells failures apart by the type,
+        the line that raised and the chained context; were the law's own exception passed
+        on, which shrink steps count as "the same failure" would depend on where in the
+        laws (and in which chain of handlers) the message was raised. Raised from one
+        place, a law's search and shrinking depend only on the cases and their outcomes.
+        """
         if self.case is None:
             self.coverage.add(case)
         try:
@@ -314,8 +323,10 @@ class _Search:
             return
         except Violation as exc:
             self.case, self.message, self.regions = case, str(exc), self.touched
-            raise
-        self.run += 1
+        else:
+            self.run += 1
+            return
+        raise Violation(self.message)
 
     def result(
         self, prop: Property, device: str, status: Status, note: str, failure: Failure | None, seconds: float
@@ -371,7 +382,8 @@ def run_property(
             on_case(case)
         state.check(prop, target, case)
 
-    status, note, failure = _outcome(prop, target, state, search)
+    with seeded_search():
+        status, note, failure = _outcome(prop, target, state, search)
     seconds = time.perf_counter() - state.start
     if status == "holds":
         status, note, failure = _unfinished(prop, target, state, examples, profile)
