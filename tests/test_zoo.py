@@ -437,9 +437,10 @@ def test_names_are_unique() -> None:
 
 @pytest.mark.parametrize("entry", ALL, ids=lambda e: e.name)
 def test_target_resolves_to_the_function(entry: ZooEntry) -> None:
-    """Each entry's target string imports to the very same module-level function, and by_name finds it."""
+    """Each entry's target string imports to the very same module-level function, exported, and by_name finds it."""
     module_name, _, attribute = entry.target.partition(":")
-    assert getattr(importlib.import_module(module_name), attribute) is entry.fn
+    module = importlib.import_module(module_name)
+    assert getattr(module, attribute) is entry.fn and attribute in module.__all__
     assert entry.name == attribute == entry.fn.__name__
     assert by_name(entry.name) is entry and by_name(entry.target) is entry
 

@@ -220,6 +220,21 @@ class ConvCase:
         return (self.in_channels // self.groups) * self.kernel[0] * self.kernel[1]
 
     @property
+    def grad_reductions(self) -> tuple[int, int, int]:
+        """Products summed per element of grad_input, grad_weight and grad_bias.
+
+        grad_input sums C_out/groups * kh * kw products; grad_weight and grad_bias sum one
+        product per batch item and output position, N * H_out * W_out.
+        """
+        out_h, out_w = self.out_spatial
+        per_plane = (self.batch or 1) * out_h * out_w
+        return (self.out_channels // self.groups) * self.kernel[0] * self.kernel[1], per_plane, per_plane
+
+    def grad_reduction(self, which: str) -> int:
+        """:attr:`grad_reductions` of one gradient, ``which`` being ``"input"``, ``"weight"`` or ``"bias"``."""
+        return self.grad_reductions[("input", "weight", "bias").index(which)]
+
+    @property
     def layout_capabilities(self) -> set[str]:
         """The capability names the chosen layouts need."""
         layouts = {self.input_layout, self.weight_layout}

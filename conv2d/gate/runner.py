@@ -82,6 +82,7 @@ import dataclasses
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -434,6 +435,7 @@ class _Runner:
                 if worker.process.is_alive():
                     worker.process.kill()
                 self._retire(worker, kill=True)
+            shutil.rmtree(self.logs, ignore_errors=True)  # the workers' stderr logs, read by now
 
     def _dispatch(self, worker: _Worker, job: Job) -> None:
         worker.job, worker.limit, worker.started = job, self._limit(), time.perf_counter()

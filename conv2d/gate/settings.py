@@ -289,6 +289,11 @@ _CHOICES: dict[str, tuple[object, ...]] = {
     "fp32_precision": ("ieee", "none"),
     "depthwise_kernel": ("native", "auto"),
     "strategy": ("greedy", "auto"),
+    # Not Ck or cuBLASLt: torch prints an "experimental feature" warning to stderr on writing Ck,
+    # and refuses cuBLASLt in a build without it.
+    "preferred_blas_library": tuple(
+        getattr(torch._C._BlasBackend, m) for m in ("Default", "Cublas") if hasattr(torch._C._BlasBackend, m)
+    ),
 }
 
 

@@ -19,85 +19,44 @@ never fails on a state a target left.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 
-import torch
+from conv2d.gate.settings import Setting, discover, snapshot
+from conv2d.gate.settings import changes as changes
+from conv2d.gate.settings import restore as _restore_settings
 
-from conv2d.gate.settings import Unreadable, flush_denormal_enabled
+__all__ = ["WATCHED", "changes", "global_state", "restore", "watched"]
 
-__all__ = ["changes", "global_state", "restore"]
-
-
-_GETTERS: dict[str, Callable[[], object]] = {
-    "default dtype": torch.get_default_dtype,
-    "grad mode": torch.is_grad_enabled,
-    "inference mode": torch.is_inference_mode_enabled,
-    "flush denormal": flush_denormal_enabled,
-    "deterministic algorithms": torch.are_deterministic_algorithms_enabled,
-    "number of threads": torch.get_num_threads,
-    "float32 matmul precision": torch.get_float32_matmul_precision,
-    "cudnn.enabled": lambda: torch.backends.cudnn.enabled,
-    "cudnn.benchmark": lambda: torch.backends.cudnn.benchmark,
-    "cudnn.deterministic": lambda: torch.backends.cudnn.deterministic,
-    "cudnn.allow_tf32": lambda: torch.backends.cudnn.allow_tf32,
-    "cuda.matmul.allow_tf32": lambda: torch.backends.cuda.matmul.allow_tf32,
-    "mkldnn.enabled": lambda: torch.backends.mkldnn.enabled,
-    "anomaly detection": torch.is_anomaly_enabled,
-}
-
-
-def _set_cudnn(name: str) -> Callable[[object], None]:
-    return lambda v: setattr(torch.backends.cudnn, name, bool(v))
+#: The settings read around every call, by the names :func:`conv2d.gate.settings.discover` gives them.
+WATCHED = (
+    "torch.set_default_dtype",
+    "torch.set_grad_enabled",
+    "torch.is_inference_mode_enabled",
+    "torch.set_flush_denormal",
+    "torch.use_deterministic_algorithms",
+    "torch.set_num_threads",
+    "torch.set_float32_matmul_precision",
+    "torch.backends.cudnn.enabled",
+    "torch.backends.cudnn.benchmark",
+    "torch.backends.cudnn.deterministic",
+    "torch.backends.cudnn.allow_tf32",
+    "torch.backends.cuda.matmul.allow_tf32",
+    "torch.backends.mkldnn.enabled",
+    "torch.set_anomaly_enabled",
+)
 
 
-def _set_matmul_tf32(value: object) -> None:
-    torch.backends.cuda.matmul.allow_tf32 = bool(value)
-
-
-def _set_mkldnn(value: object) -> None:
-    setattr(torch.backends.mkldnn, "enabled", bool(value))  # noqa: B010
-
-
-_SETTERS: dict[str, Callable[[object], object]] = {
-    "default dtype": torch.set_default_dtype,  # type: ignore[dict-item]
-    "grad mode": lambda v: torch.set_grad_enabled(bool(v)),
-    "flush denormal": lambda v: torch.set_flush_denormal(bool(v)),
-    "deterministic algorithms": lambda v: torch.use_deterministic_algorithms(bool(v)),
-    "number of threads": lambda v: torch.set_num_threads(int(v)),  # type: ignore[call-overload]
-    "float32 matmul precision": lambda v: torch.set_float32_matmul_precision(str(v)),
-    **{f"cudnn.{name}": _set_cudnn(name) for name in ("enabled", "benchmark", "deterministic", "allow_tf32")},
-    "cuda.matmul.allow_tf32": _set_matmul_tf32,
-    "mkldnn.enabled": _set_mkldnn,
-    "anomaly detection": lambda v: torch.set_anomaly_enabled(bool(v)),
-}
-
-
-def _read(getter: Callable[[], object]) -> object:
-    try:
-        return getter()
-    except Exception as exc:  # torch refuses some reads in a mixed TF32 state
-        first = str(exc).splitlines()[0][:160] if str(exc) else ""
-        return Unreadable(f"{type(exc).__name__}: {first}")
+@functools.cache
+def watched() -> tuple[Setting, ...]:
+    """The discovered settings named in :data:`WATCHED` that this torch has, in the order writes must follow."""
+    return tuple(s for s in discover() if s.name in WATCHED)
 
 
 def global_state() -> dict[str, object]:
-    """The torch settings a convolution call could change and leave changed (:class:`Unreadable` where torch refuses)."""
-    return {name: _read(getter) for name, getter in _GETTERS.items()}
+    """The watched settings' values (:class:`~conv2d.gate.settings.Unreadable` where torch refuses a read)."""
+    return snapshot(list(watched()))
 
 
 def restore(state: dict[str, object]) -> None:
-    """Put back every setting of ``state`` that differs now and was readable; a write torch refuses is skipped."""
-    now = global_state()
-    for name, setter in _SETTERS.items():
-        value = state[name]
-        if isinstance(value, Unreadable) or now[name] == value:
-            continue
-        try:
-            setter(value)
-        except Exception:  # a setter that refuses the old value: the change was reported already
-            continue
-
-
-def changes(before: dict[str, object], after: dict[str, object]) -> list[str]:
-    """``"name: old -> new"`` for every setting that differs."""
-    return [f"{k}: {before[k]!r} -> {after[k]!r}" for k in before if before[k] != after[k]]
+    """Put back every watched setting that differs now and was readable; a write torch refuses is skipped."""
+    _restore_settings(state, list(watched()))

@@ -7,7 +7,7 @@ from typing import Any
 from torch import Tensor
 
 from conv2d.gate.case import Args, ConvCase
-from conv2d.gate.diagnosis.gradients import Which, grad_reduction, identify_gradient
+from conv2d.gate.diagnosis.gradients import Which, identify_gradient
 from conv2d.gate.diagnosis.identify import identify
 from conv2d.gate.judge import case_bound, contract
 from conv2d.gate.reference import reference, reference_grads
@@ -59,7 +59,7 @@ def _explain_gradients(target: Any, case: ConvCase, args: Args, grad_output: Ten
     ):
         if ex is None or grad is None or tuple(grad.shape) != tuple(ex.value.shape):
             continue
-        emap = error_map(grad, ex.value, case_bound(case, ex, held_to, reduction=grad_reduction(case, which)))
+        emap = error_map(grad, ex.value, case_bound(case, ex, held_to, reduction=case.grad_reduction(which)))
         if emap.total_violations:
             found = identify_gradient(which, grad, case, args, grad_output, precision=held_to, target=target)
             return ([] if found is None else [found.line]) + [f"{which}.grad: {emap.text()}"]

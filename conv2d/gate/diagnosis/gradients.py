@@ -32,7 +32,6 @@ __all__ = [
     "GradientVariant",
     "Which",
     "diagnose_gradient",
-    "grad_reduction",
     "gradient_fits",
     "identify_gradient",
 ]
@@ -151,13 +150,6 @@ def _restore_grad(p: Problem, which: Which, grad: Tensor) -> Tensor:
     return p.restore(grad)
 
 
-def grad_reduction(case: ConvCase, which: Which) -> int:
-    """Products summed per element of the input, weight or bias gradient."""
-    if which == "input":
-        return (case.out_channels // case.groups) * case.kernel[0] * case.kernel[1]
-    return (case.batch or 1) * case.out_spatial[0] * case.out_spatial[1]
-
-
 def gradient_fits(
     which: Which, actual: Tensor, case: ConvCase, args: Args, grad_output: Tensor, contract: Precision
 ) -> bool:
@@ -166,7 +158,7 @@ def gradient_fits(
     exact = {"input": grads.input, "weight": grads.weight, "bias": grads.bias}[which]
     if exact is None or actual.dtype != case.torch_dtype:
         return False
-    allowed = case_bound(case, exact, contract, reduction=grad_reduction(case, which))
+    allowed = case_bound(case, exact, contract, reduction=case.grad_reduction(which))
     return fits(actual, exact, allowed) is not None
 
 
@@ -195,7 +187,7 @@ def _gradient_fits(
             _restore_grad(problem, which, magnitude),
             value.new_zeros(()),
         )
-        allowed = case_bound(case, got, contract, reduction=grad_reduction(case, which))
+        allowed = case_bound(case, got, contract, reduction=case.grad_reduction(which))
         ratio = fits(actual, got, allowed)
         if ratio is not None:
             found.append(Fit(variant, ratio, Evaluated(variant, got, allowed, actual.dtype)))

@@ -25,7 +25,6 @@ __all__ = [
     "f64",
     "grad_bound",
     "grad_case",
-    "grad_reductions",
     "overlaps",
     "tensors",
     "twice_bound",
@@ -119,13 +118,6 @@ def grad_case(case: ConvCase, args: Args) -> tuple[list[torch.Tensor], torch.Ten
         dtype=case.torch_dtype, device=case.device
     )
     return leaves, grad
-
-
-def grad_reductions(case: ConvCase) -> tuple[int, int, int]:
-    """Products summed per element of grad_input, grad_weight and grad_bias."""
-    out_h, out_w = case.out_spatial
-    per_plane = (case.batch or 1) * out_h * out_w
-    return (case.out_channels // case.groups) * case.kernel[0] * case.kernel[1], per_plane, per_plane
 
 
 def delta_weight(case: ConvCase, args: Args) -> torch.Tensor:

@@ -16,7 +16,6 @@ from conv2d.gate.laws._common import (
     f64,
     grad_bound,
     grad_case,
-    grad_reductions,
 )
 from conv2d.gate.laws.registry import Stage, law
 from conv2d.gate.reference import Exact, exact_conv, reference, reference_grads, second_order_scales
@@ -62,7 +61,7 @@ def gradients(target: Target, case: ConvCase) -> None:
     args = case.materialize()
     args, _, grad_output, grads = target_grads(target, case, args)
     exact = reference_grads(args, grad_output)
-    reductions = grad_reductions(case)
+    reductions = case.grad_reductions
     pairs = [("input", exact.input), ("weight", exact.weight), ("bias", exact.bias)]
     for (name, ex), grad, k in zip(pairs, grads, reductions, strict=False):
         assert ex is not None
@@ -101,7 +100,7 @@ def gradient_subsets(target: Target, case: ConvCase) -> None:
             )
         grads = target.backward(out, [tensors[n] for n in wanted], grad_output)
     exact = reference_grads(call, grad_output)
-    reductions = dict(zip(("input", "weight", "bias"), grad_reductions(case), strict=True))
+    reductions = dict(zip(("input", "weight", "bias"), case.grad_reductions, strict=True))
     for name, grad in zip(wanted, grads, strict=True):
         if grad is None:
             raise Violation(
@@ -217,7 +216,7 @@ def adjoint(target: Target, case: ConvCase) -> None:
     lhs = (f64(out) * g64).sum()
     bias_term = torch.zeros((), dtype=torch.float64)
     bias_slack = torch.zeros((), dtype=torch.float64)
-    reductions = grad_reductions(case)
+    reductions = case.grad_reductions
     if args.bias is not None and exact.bias is not None:
         bias_term = (f64(args.bias) * f64(grads[2])).sum()
         bias_slack = (
