@@ -17,6 +17,7 @@ __all__ = [
     "Pair",
     "as_int",
     "as_pair",
+    "as_tuple",
     "check_padding_mode_fits",
     "describe",
     "require_floating_tensor",
@@ -77,32 +78,41 @@ def as_int(fn: str, name: str, value: object, minimum: int) -> int:
     return result
 
 
-def as_pair(fn: str, name: str, value: object, minimum: int) -> Pair:
-    """An int or a 2-sequence of ints, each ``>= minimum``, as a ``(height, width)`` pair."""
+#: How messages name an n-tuple of per-axis values, by n.
+_AXES = {1: "1-tuple (length,)", 2: "pair (height, width)", 3: "triple (depth, height, width)"}
+
+
+def as_tuple(fn: str, name: str, value: object, minimum: int, n: int) -> tuple[int, ...]:
+    """An int or an ``n``-sequence of ints, each ``>= minimum``, as one value per spatial axis."""
+    what = _AXES[n]
     if isinstance(value, Sequence) and not isinstance(value, str):
-        if len(value) != 2:
+        if len(value) != n:
             raise ValueError(
-                f"{fn}: {name} must be an int or a pair (height, width) of ints, "
-                f"got {len(value)} values: {value!r}"
+                f"{fn}: {name} must be an int or a {what} of ints, got {len(value)} values: {value!r}"
             )
         bad = [v for v in value if isinstance(v, bool) or not isinstance(v, numbers.Integral)]
         if bad:
             raise TypeError(
-                f"{fn}: {name} must be an int or a pair (height, width) of ints, got {value!r} "
+                f"{fn}: {name} must be an int or a {what} of ints, got {value!r} "
                 f"(contains {bad[0]!r} of type {type(bad[0]).__name__})"
             )
-        pair = (int(value[0]), int(value[1]))
-        if min(pair) < minimum:
+        values = tuple(int(v) for v in value)
+        if min(values) < minimum:
             raise ValueError(f"{fn}: {name} values must be >= {minimum}, got {value!r}")
-        return pair
+        return values
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(
-            f"{fn}: {name} must be an int or a pair (height, width) of ints, "
-            f"got {value!r} ({type(value).__name__})"
+            f"{fn}: {name} must be an int or a {what} of ints, got {value!r} ({type(value).__name__})"
         )
     if int(value) < minimum:
         raise ValueError(f"{fn}: {name} must be >= {minimum}, got {value!r}")
-    return (int(value), int(value))
+    return (int(value),) * n
+
+
+def as_pair(fn: str, name: str, value: object, minimum: int) -> Pair:
+    """An int or a 2-sequence of ints, each ``>= minimum``, as a ``(height, width)`` pair."""
+    h, w = as_tuple(fn, name, value, minimum, 2)
+    return (h, w)
 
 
 def resolve_padding(fn: str, padding: object, kernel: Pair, dilation: Pair, stride: Pair) -> Padding4:
