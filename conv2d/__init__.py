@@ -26,6 +26,7 @@ if _os.environ.get("CONV2D_HOSTILE_HOST", "") not in ("", "0"):  # see conv2d.ho
 
     _hostile.install()
 
+# Lazy names, the same mechanism as conv2d.gate's: importing the package stays free until a name is used.
 _HOMES = {
     "conv2d": "functional",
     "convolve2d": "functional",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 #: Where each public name lives; resolved on first use, so that importing one light module of the
 #: gate (the host-bug registry, in every process the hostile host starts) does not import them all.
+# Lazy names, the same mechanism as conv2d's own __init__: importing the gate stays free until a name is used.
 _HOMES = {
     "Capabilities": "capabilities",
     "capabilities_of": "capabilities",

@@ -182,6 +182,7 @@ def weaker_fit(
 _RATIOS: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("conv2d_ratios", default=None)
 
 
+# A context-local collector, alike in form to laws.registry.collect_notes (each collects its own kind).
 @contextlib.contextmanager
 def record_ratios() -> Iterator[list[float]]:
     """Collect the error-to-bound ratio of every :func:`within` judgement made inside the block.

@@ -34,6 +34,10 @@ def _swapped(pair: Pair) -> Pair:
     return (pair[1], pair[0])
 
 
+# The variants below share one form on purpose (@variant, a category, a name, a sentence, one function
+# returning the wrong call or None): duplicates reports that form, not repeated logic.
+
+
 # kernel orientation
 @variant(
     ORIENTATION,

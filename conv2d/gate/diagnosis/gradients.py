@@ -20,6 +20,7 @@ from conv2d.gate.diagnosis.confirm import Confirmation, as_target, runnable, sec
 from conv2d.gate.diagnosis.fitting import Evaluated, Fit, distinct
 from conv2d.gate.diagnosis.identify import Match, decide
 from conv2d.gate.diagnosis.problem import CONVOLUTION, MAX_ELEMENTS, PAD, Problem, convolve
+from conv2d.gate.diagnosis.variant import Categorised
 from conv2d.gate.judge import case_bound, fits
 from conv2d.gate.reference import Exact, as_float64, reference_grads
 from conv2d.gate.target import Target
@@ -44,7 +45,7 @@ GradientFn = Callable[[Problem, Tensor, Tensor, Tensor], Tensor | None]
 
 
 @dataclasses.dataclass(frozen=True)
-class GradientVariant:
+class GradientVariant(Categorised):
     """A well-known wrong gradient of one argument, computed from ``(x, w, grad_output)``.
 
     The computation is linear in each tensor, so applied to their absolute values
@@ -57,11 +58,6 @@ class GradientVariant:
     sentence: str
     compute: GradientFn
     also: tuple[Category, ...] = ()
-
-    @property
-    def categories(self) -> tuple[Category, ...]:
-        """The variant's category, then the further ones of :attr:`also`."""
-        return (self.category, *self.also)
 
 
 GRADIENT_VARIANTS: list[GradientVariant] = []

@@ -32,6 +32,10 @@ BATCH: list[Variant] = []
 PRECISION: list[Variant] = []
 
 
+# The variants below share one form on purpose (@variant, a category, a name, a sentence, one function
+# returning the wrong output or None): duplicates reports that form, not repeated logic.
+
+
 # memory layout
 def _read_dense(t: Tensor, offset: int | None = None) -> Tensor | None:
     """``t``'s storage read with contiguous strides (from ``offset``, default its own), as float64."""

@@ -8,14 +8,26 @@ from collections.abc import Callable
 from conv2d.gate.diagnosis.problem import Call, Problem
 from conv2d.gate.vocabulary import Category
 
-__all__ = ["Variant", "VariantFn", "variant"]
+__all__ = ["Categorised", "Variant", "VariantFn", "variant"]
 
 #: A variant's computation: its call for a problem, or ``None`` where it does not apply.
 VariantFn = Callable[[Problem], Call | None]
 
 
+class Categorised:
+    """A variant filed under a ``category`` and the further categories ``also`` whose bugs look the same."""
+
+    category: Category
+    also: tuple[Category, ...]
+
+    @property
+    def categories(self) -> tuple[Category, ...]:
+        """The variant's category, then the further ones of :attr:`also`."""
+        return (self.category, *self.also)
+
+
 @dataclasses.dataclass(frozen=True)
-class Variant:
+class Variant(Categorised):
     """A well-known wrong convolution.
 
     Attributes:
@@ -31,11 +43,6 @@ class Variant:
     sentence: str
     compute: VariantFn
     also: tuple[Category, ...] = ()
-
-    @property
-    def categories(self) -> tuple[Category, ...]:
-        """The variant's category, then the further ones of :attr:`also`."""
-        return (self.category, *self.also)
 
 
 def variant(

@@ -205,6 +205,7 @@ def notice(text: str, *, behaviour: str = "") -> None:
         seen.append(Note(text, behaviour))
 
 
+# A context-local collector, alike in form to judge.record_ratios (each collects its own kind).
 @contextlib.contextmanager
 def collect_notes() -> Iterator[list[Note]]:
     """Collect the notes the laws make inside the block."""
