@@ -1,0 +1,249 @@
+"""Thin adapters that give other libraries' convolutions F.conv2d's (or corr2d's) signature.
+
+Each adapter only translates: torch tensors to the library's arrays and back, and
+F.conv2d's arguments to the library's spelling of the same thing. It checks nothing
+itself, so an argument the library accepts and F.conv2d refuses (a negative padding,
+say) reaches the library, and the verdict is the library's. Each declares only what the
+library documents: its dtypes, whether it takes unbatched input, and no autograd (the
+arrays leave torch's graph).
+
+The libraries are imported on first call, so this module imports without them;
+``benchmarks/libraries.py`` installs them into a separate environment and runs the gate
+on every adapter.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from conv2d.gate import declare
+
+__all__ = [
+    "jax_conv2d",
+    "onnxruntime_conv2d",
+    "opencv_filter2d",
+    "scipy_correlate2d",
+    "scipy_ndimage_correlate",
+    "tinygrad_conv2d",
+    "torch_channels_last",
+    "torch_without_onednn",
+]
+
+_FLOATS = ("float64", "float32")
+
+
+def _pair(value: Any) -> tuple[Any, Any]:
+    return (value, value) if isinstance(value, numbers.Integral) else (value[0], value[1])
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    """The values of ``t`` as a numpy array (bfloat16 widened to float32, exactly)."""
+    t = t.detach().cpu()
+    return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+
+
+def _torch(array: Any, like: torch.Tensor) -> torch.Tensor:
+    """``array`` back as a tensor of ``like``'s dtype and device."""
+    values = np.asarray(array)
+    if values.dtype.name == "bfloat16":
+        values = values.astype(np.float32)
+    return torch.from_numpy(np.array(values, copy=True)).to(dtype=like.dtype, device=like.device)  # writable
+
+
+# -- JAX ---------------------------------------------------------------------------------------------
+@functools.cache
+def _jax() -> Any:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # float64 stays float64
+    return jax
+
+
+@declare(
+    dtypes=("float64", "float32", "float16", "bfloat16"), devices=("cpu",), unbatched=False, autograd=False
+)
+def jax_conv2d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """``jax.lax.conv_general_dilated`` in NCHW/OIHW, float16/bfloat16 accumulated in float32 as documented."""
+    jax = _jax()
+    jnp = jax.numpy
+    dtype = {torch.bfloat16: jnp.bfloat16}.get(input.dtype, _numpy(input).dtype)
+    x, w = jnp.asarray(_numpy(input)).astype(dtype), jnp.asarray(_numpy(weight)).astype(dtype)
+    pads = padding.upper() if isinstance(padding, str) else [(p, p) for p in _pair(padding)]
+    wide = jnp.float32 if input.dtype in (torch.float16, torch.bfloat16) else None
+    out = jax.lax.conv_general_dilated(
+        x,
+        w,
+        window_strides=_pair(stride),
+        padding=pads,
+        rhs_dilation=_pair(dilation),
+        dimension_numbers=("NCHW", "OIHW", "NCHW"),
+        feature_group_count=groups,
+        preferred_element_type=wide,
+    )
+    if bias is not None:
+        out = out + jnp.asarray(_numpy(bias)).astype(out.dtype)[None, :, None, None]
+    return _torch(out.astype(dtype), input)
+
+
+# -- ONNX Runtime ------------------------------------------------------------------------------------
+@functools.cache
+def _onnx_session(bias: bool, attributes: tuple[tuple[str, Any], ...]) -> Any:
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    names = ["X", "W", "B"] if bias else ["X", "W"]
+    node = helper.make_node("Conv", names, ["Y"], **dict(attributes))
+    shapes = {"X": ["n", "c", "h", "w"], "W": ["o", "g", "kh", "kw"], "B": ["o"]}
+    graph = helper.make_graph(
+        [node],
+        "conv",
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, shapes[name]) for name in names],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["n", "o", "ho", "wo"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+@declare(dtypes=("float32",), devices=("cpu",), unbatched=False, autograd=False)
+def onnxruntime_conv2d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """ONNX ``Conv`` (opset 17) on ONNX Runtime's CPU provider: 'same' is ``auto_pad=SAME_UPPER``."""
+    kernel = list(weight.shape[2:])
+    attributes: dict[str, Any] = {"strides": list(_pair(stride)), "dilations": list(_pair(dilation))}
+    attributes.update({"group": groups, "kernel_shape": kernel})
+    if padding == "same":
+        attributes["auto_pad"] = "SAME_UPPER"
+    elif padding == "valid":
+        attributes["auto_pad"] = "VALID"
+    else:
+        ph, pw = _pair(padding)
+        attributes["pads"] = [ph, pw, ph, pw]
+    frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in attributes.items()))
+    session = _onnx_session(bias is not None, frozen)
+    feeds = {"X": _numpy(input), "W": _numpy(weight)}
+    if bias is not None:
+        feeds["B"] = _numpy(bias)
+    return _torch(session.run(["Y"], feeds)[0], input)
+
+
+# -- tinygrad ----------------------------------------------------------------------------------------
+@declare(dtypes=("float32",), devices=("cpu",), unbatched=False, autograd=False)
+def tinygrad_conv2d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """``tinygrad.Tensor.conv2d`` on its default device."""
+    from tinygrad import Tensor
+
+    b = None if bias is None else Tensor(_numpy(bias))
+    out = Tensor(_numpy(input)).conv2d(
+        Tensor(_numpy(weight)), b, groups=groups, stride=stride, dilation=dilation, padding=padding
+    )
+    return _torch(out.numpy(), input)
+
+
+# -- corr2d kind: OpenCV and scipy -------------------------------------------------------------------
+def _valid(full: Any, X: torch.Tensor, K: torch.Tensor, start: tuple[int, int]) -> torch.Tensor:
+    """The valid positions of a same-size correlation whose position ``start`` is valid position 0."""
+    rows, cols = X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1
+    return _torch(np.asarray(full)[start[0] : start[0] + rows, start[1] : start[1] + cols], X)
+
+
+@declare(dtypes=_FLOATS, devices=("cpu",), autograd=False)
+def opencv_filter2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """``cv2.filter2D`` (a correlation) anchored at the kernel's corner, zero border, cropped to the valid part."""
+    import cv2
+
+    full = cv2.filter2D(_numpy(X), -1, _numpy(K), anchor=(0, 0), delta=0, borderType=cv2.BORDER_CONSTANT)
+    return _valid(full, X, K, (0, 0))
+
+
+@declare(dtypes=_FLOATS, devices=("cpu",), autograd=False)
+def scipy_correlate2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """``scipy.signal.correlate2d(X, K, mode='valid')``."""
+    from scipy import signal
+
+    return _torch(signal.correlate2d(_numpy(X), _numpy(K), mode="valid"), X)
+
+
+@declare(dtypes=_FLOATS, devices=("cpu",), autograd=False)
+def scipy_ndimage_correlate(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """``scipy.ndimage.correlate`` with a zero border, cropped to the valid part (its centre is ``K.shape // 2``)."""
+    from scipy import ndimage
+
+    full = ndimage.correlate(_numpy(X), _numpy(K), mode="constant", cval=0.0)
+    return _valid(full, X, K, (K.shape[0] // 2, K.shape[1] // 2))
+
+
+# -- torch's own paths -------------------------------------------------------------------------------
+def torch_without_onednn(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """F.conv2d with oneDNN (mkldnn) switched off for the call: torch's native CPU kernels."""
+    with torch.backends.mkldnn.flags(enabled=False):
+        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+def torch_channels_last(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """F.conv2d on channels_last copies of a batched input and its weight: torch's channels_last kernels."""
+    if input.dim() == 4:
+        input = input.contiguous(memory_format=torch.channels_last)
+        weight = weight.contiguous(memory_format=torch.channels_last)
+    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+#: name -> (target string, kind, the library's own name for what is verified).
+ADAPTERS: dict[str, tuple[str, str, str]] = {
+    "torch (default)": ("torch.nn.functional:conv2d", "conv2d", "torch.nn.functional.conv2d"),
+    "torch, oneDNN off": (f"{__name__}:torch_without_onednn", "conv2d", "F.conv2d under mkldnn.flags(False)"),
+    "torch, channels_last": (f"{__name__}:torch_channels_last", "conv2d", "F.conv2d on channels_last"),
+    "JAX": (f"{__name__}:jax_conv2d", "conv2d", "jax.lax.conv_general_dilated"),
+    "ONNX Runtime": (f"{__name__}:onnxruntime_conv2d", "conv2d", "ONNX Conv, CPUExecutionProvider"),
+    "tinygrad": (f"{__name__}:tinygrad_conv2d", "conv2d", "tinygrad.Tensor.conv2d"),
+    "OpenCV": (f"{__name__}:opencv_filter2d", "corr2d", "cv2.filter2D"),
+    "scipy.signal": (f"{__name__}:scipy_correlate2d", "corr2d", "scipy.signal.correlate2d"),
+    "scipy.ndimage": (f"{__name__}:scipy_ndimage_correlate", "corr2d", "scipy.ndimage.correlate"),
+}
