@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,6 +44,8 @@ DISTRIBUTIONS = (
     "tinygrad",
     "numpy",
 )
+#: Programs a library needs on the machine (tinygrad's CPU device compiles its kernels with clang).
+NEEDS = {"tinygrad": "clang"}
 CELL = {
     "holds": "✓",
     "fails": "**✗**",
@@ -159,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for library, (target, kind, what) in ADAPTERS.items():
         if args.only and library not in args.only:
+            continue
+        needed = NEEDS.get(library)
+        if needed and shutil.which(needed) is None:
+            rows.append((library, what, None, 0.0, f"not run: it needs `{needed}`, which this machine lacks"))
             continue
         report, seconds, why = verdict(target, kind, args.seed, args.limit)
         print(f"{library}: {why or 'verdict'} in {seconds:.0f} s", file=sys.stderr, flush=True)
