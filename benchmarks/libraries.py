@@ -145,7 +145,7 @@ def failures(rows: list[tuple[str, str, dict[str, Any] | None, float, str]]) -> 
         for r in report["results"]:
             if r["status"] in ("fails", "crashed", "timeout", "error"):
                 message = ((r.get("failure") or {}).get("message") or r.get("note") or "").strip()
-                first = message.splitlines()[0][:220] if message else ""
+                first = message.splitlines()[0][:700] if message else ""
                 out.append(f"- **{library}**, `{r['property']}` ({r['status']}): {first}")
     return out
 

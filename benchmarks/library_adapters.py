@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import functools
 import numbers
+import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -38,8 +40,22 @@ __all__ = [
 _FLOATS = ("float64", "float32")
 
 
-def _pair(value: Any) -> tuple[Any, Any]:
-    return (value, value) if isinstance(value, numbers.Integral) else (value[0], value[1])
+def _pair(value: Any) -> tuple[Any, ...]:
+    """An int as one value per axis; a sequence as it is, whatever its length (the library judges it)."""
+    return (value, value) if isinstance(value, numbers.Integral) else tuple(value)
+
+
+def _padding_word(padding: str, stride: Any, words: dict[str, Any], library: str) -> Any:
+    """F.conv2d's padding string in the library's spelling.
+
+    A string F.conv2d refuses has no counterpart, nor has 'same' with a stride other than 1:
+    F.conv2d defines it for stride 1 only, where the libraries' SAME agrees with it.
+    """
+    if padding not in words or (padding == "same" and set(_pair(stride)) != {1}):
+        raise ValueError(
+            f"padding={padding!r} with stride={stride!r} has no counterpart in {library} (F.conv2d refuses it too)"
+        )
+    return words[padding]
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
@@ -65,8 +81,19 @@ def _jax() -> Any:
     return jax
 
 
+def _jax_array(t: torch.Tensor) -> Any:
+    """``t`` as a JAX array of its own dtype (never converted to another tensor's)."""
+    jnp = _jax().numpy
+    array = jnp.asarray(_numpy(t))
+    return array.astype(jnp.bfloat16) if t.dtype == torch.bfloat16 else array
+
+
 @declare(
-    dtypes=("float64", "float32", "float16", "bfloat16"), devices=("cpu",), unbatched=False, autograd=False
+    dtypes=("float64", "float32", "float16", "bfloat16"),
+    devices=("cpu",),
+    unbatched=False,
+    autograd=False,
+    bias=False,
 )
 def jax_conv2d(
     input: torch.Tensor,
@@ -77,13 +104,20 @@ def jax_conv2d(
     dilation: Any = 1,
     groups: int = 1,
 ) -> torch.Tensor:
-    """``jax.lax.conv_general_dilated`` in NCHW/OIHW, float16/bfloat16 accumulated in float32 as documented."""
+    """``jax.lax.conv_general_dilated`` in NCHW/OIHW, float16/bfloat16 accumulated in float32 as documented.
+
+    lax's convolution takes no bias, so none is declared (a bias added by the adapter would be
+    the adapter's arithmetic, and its broadcasting would accept biases F.conv2d refuses).
+    """
     jax = _jax()
-    jnp = jax.numpy
-    dtype = {torch.bfloat16: jnp.bfloat16}.get(input.dtype, _numpy(input).dtype)
-    x, w = jnp.asarray(_numpy(input)).astype(dtype), jnp.asarray(_numpy(weight)).astype(dtype)
-    pads = padding.upper() if isinstance(padding, str) else [(p, p) for p in _pair(padding)]
-    wide = jnp.float32 if input.dtype in (torch.float16, torch.bfloat16) else None
+    if bias is not None:
+        raise NotImplementedError("jax.lax.conv_general_dilated takes no bias")
+    if isinstance(padding, str):
+        pads = _padding_word(padding, stride, {"same": "SAME", "valid": "VALID"}, "jax.lax")
+    else:
+        pads = [(p, p) for p in _pair(padding)]
+    x, w = _jax_array(input), _jax_array(weight)
+    wide = jax.numpy.float32 if input.dtype in (torch.float16, torch.bfloat16) else None
     out = jax.lax.conv_general_dilated(
         x,
         w,
@@ -94,9 +128,7 @@ def jax_conv2d(
         feature_group_count=groups,
         preferred_element_type=wide,
     )
-    if bias is not None:
-        out = out + jnp.asarray(_numpy(bias)).astype(out.dtype)[None, :, None, None]
-    return _torch(out.astype(dtype), input)
+    return _torch(out.astype(x.dtype), input)
 
 
 # -- ONNX Runtime ------------------------------------------------------------------------------------
@@ -135,13 +167,13 @@ def onnxruntime_conv2d(
     kernel = list(weight.shape[2:])
     attributes: dict[str, Any] = {"strides": list(_pair(stride)), "dilations": list(_pair(dilation))}
     attributes.update({"group": groups, "kernel_shape": kernel})
-    if padding == "same":
-        attributes["auto_pad"] = "SAME_UPPER"
-    elif padding == "valid":
-        attributes["auto_pad"] = "VALID"
+    if isinstance(padding, str):
+        attributes["auto_pad"] = _padding_word(
+            padding, stride, {"same": "SAME_UPPER", "valid": "VALID"}, "ONNX"
+        )
     else:
-        ph, pw = _pair(padding)
-        attributes["pads"] = [ph, pw, ph, pw]
+        pads = list(_pair(padding))
+        attributes["pads"] = pads + pads  # ONNX: all begins, then all ends
     frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in attributes.items()))
     session = _onnx_session(bias is not None, frozen)
     feeds = {"X": _numpy(input), "W": _numpy(weight)}
@@ -151,7 +183,7 @@ def onnxruntime_conv2d(
 
 
 # -- tinygrad ----------------------------------------------------------------------------------------
-@declare(dtypes=("float32",), devices=("cpu",), unbatched=False, autograd=False)
+@declare(dtypes=("float32",), devices=("cpu",), unbatched=False, autograd=False, padding=("int", "pair"))
 def tinygrad_conv2d(
     input: torch.Tensor,
     weight: torch.Tensor,
@@ -161,7 +193,13 @@ def tinygrad_conv2d(
     dilation: Any = 1,
     groups: int = 1,
 ) -> torch.Tensor:
-    """``tinygrad.Tensor.conv2d`` on its default device."""
+    """``tinygrad.Tensor.conv2d`` on its default device, its disk cache off (``CACHELEVEL=0``).
+
+    tinygrad keeps compiled kernels in an SQLite cache that only the thread which opened it
+    may use; the gate calls a target from a thread of its own, so the cache is switched off
+    by tinygrad's documented environment variable before tinygrad is imported.
+    """
+    os.environ.setdefault("CACHELEVEL", "0")
     from tinygrad import Tensor
 
     b = None if bias is None else Tensor(_numpy(bias))
@@ -204,7 +242,11 @@ def scipy_ndimage_correlate(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return _valid(full, X, K, (K.shape[0] // 2, K.shape[1] // 2))
 
 
+_MKLDNN_SWITCH = threading.Lock()
+
+
 # -- torch's own paths -------------------------------------------------------------------------------
+@declare(thread_safe=False)  # mkldnn.flags switches a process-wide setting for the call
 def torch_without_onednn(
     input: torch.Tensor,
     weight: torch.Tensor,
@@ -214,8 +256,12 @@ def torch_without_onednn(
     dilation: Any = 1,
     groups: int = 1,
 ) -> torch.Tensor:
-    """F.conv2d with oneDNN (mkldnn) switched off for the call: torch's native CPU kernels."""
-    with torch.backends.mkldnn.flags(enabled=False):
+    """F.conv2d with oneDNN (mkldnn) switched off for the call: torch's native CPU kernels.
+
+    The switch is process-wide, so calls from several threads take turns: two overlapping
+    ``mkldnn.flags`` blocks would restore each other's value and leave it changed.
+    """
+    with _MKLDNN_SWITCH, torch.backends.mkldnn.flags(enabled=False):
         return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
