@@ -40,7 +40,7 @@ __all__ = [
 _FLOATS = ("float64", "float32")
 
 
-def _pair(value: Any) -> tuple[Any, ...]:
+def _axes(value: Any) -> tuple[Any, ...]:
     """An int as one value per axis; a sequence as it is, whatever its length (the library judges it)."""
     return (value, value) if isinstance(value, numbers.Integral) else tuple(value)
 
@@ -51,7 +51,7 @@ def _padding_word(padding: str, stride: Any, words: dict[str, Any], library: str
     A string F.conv2d refuses has no counterpart, nor has 'same' with a stride other than 1:
     F.conv2d defines it for stride 1 only, where the libraries' SAME agrees with it.
     """
-    if padding not in words or (padding == "same" and set(_pair(stride)) != {1}):
+    if padding not in words or (padding == "same" and set(_axes(stride)) != {1}):
         raise ValueError(
             f"padding={padding!r} with stride={stride!r} has no counterpart in {library} (F.conv2d refuses it too)"
         )
@@ -115,15 +115,15 @@ def jax_conv2d(
     if isinstance(padding, str):
         pads = _padding_word(padding, stride, {"same": "SAME", "valid": "VALID"}, "jax.lax")
     else:
-        pads = [(p, p) for p in _pair(padding)]
+        pads = [(p, p) for p in _axes(padding)]
     x, w = _jax_array(input), _jax_array(weight)
     wide = jax.numpy.float32 if input.dtype in (torch.float16, torch.bfloat16) else None
     out = jax.lax.conv_general_dilated(
         x,
         w,
-        window_strides=_pair(stride),
+        window_strides=_axes(stride),
         padding=pads,
-        rhs_dilation=_pair(dilation),
+        rhs_dilation=_axes(dilation),
         dimension_numbers=("NCHW", "OIHW", "NCHW"),
         feature_group_count=groups,
         preferred_element_type=wide,
@@ -165,14 +165,14 @@ def onnxruntime_conv2d(
 ) -> torch.Tensor:
     """ONNX ``Conv`` (opset 17) on ONNX Runtime's CPU provider: 'same' is ``auto_pad=SAME_UPPER``."""
     kernel = list(weight.shape[2:])
-    attributes: dict[str, Any] = {"strides": list(_pair(stride)), "dilations": list(_pair(dilation))}
+    attributes: dict[str, Any] = {"strides": list(_axes(stride)), "dilations": list(_axes(dilation))}
     attributes.update({"group": groups, "kernel_shape": kernel})
     if isinstance(padding, str):
         attributes["auto_pad"] = _padding_word(
             padding, stride, {"same": "SAME_UPPER", "valid": "VALID"}, "ONNX"
         )
     else:
-        pads = list(_pair(padding))
+        pads = list(_axes(padding))
         attributes["pads"] = pads + pads  # ONNX: all begins, then all ends
     frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in attributes.items()))
     session = _onnx_session(bias is not None, frozen)

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import torch
 
-from conv2d._core.dispatch import conv2d_nchw
+from conv2d._core.dispatch import LOW_PRECISION, conv2d_nchw
 from conv2d._validation import Pair, as_int, as_tuple, describe, require_floating_tensor, require_match
 
 __all__ = ["conv1d", "conv3d", "conv_transpose2d", "transposed_output_size"]
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def transposed_output_size(
@@ -168,7 +166,7 @@ def _transposed(
         y.dim() == 4 and not y.is_contiguous() and y.is_contiguous(memory_format=torch.channels_last)
     )
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    wide = torch.float32 if y.dtype in _LOW_PRECISION else y.dtype
+    wide = torch.float32 if y.dtype in LOW_PRECISION else y.dtype
     n, c_out = y.shape[0], weight.shape[1] * groups
     x = torch.zeros((n, c_out, *size), dtype=wide, device=y.device).contiguous(memory_format=fmt)
     x.requires_grad_(True)
@@ -272,7 +270,7 @@ def _depth_sum(
 ) -> torch.Tensor:
     """conv3d as the sum over depth taps of 2-D convolutions of strided depth slices (depth in the batch)."""
     dtype = x.dtype
-    if dtype in _LOW_PRECISION:
+    if dtype in LOW_PRECISION:
         x, weight = x.float(), weight.float()
         bias = None if bias is None else bias.float()
     (front, back), (top, bottom), (left, right) = pads

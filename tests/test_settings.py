@@ -11,6 +11,7 @@ import torch
 from conv2d.functional import conv2d
 from conv2d.gate import settings
 from conv2d.gate.settings import EXCLUDED, discover, snapshot, with_canaries
+from conv2d.gate.state import WATCHED
 
 _GETTER_FORMS = ("get_{}", "is_{}", "is_{}_enabled", "are_{}", "are_{}_enabled")
 
@@ -61,21 +62,7 @@ def test_every_settable_backend_descriptor_is_a_setting_or_excluded() -> None:
 def test_discovery_covers_the_hand_written_list_and_more() -> None:
     names = _names()
     expected = {
-        "torch.set_default_dtype",
-        "torch.set_grad_enabled",
-        "torch.is_inference_mode_enabled",
-        "torch.set_flush_denormal",
-        "torch.use_deterministic_algorithms",
-        "torch.set_num_threads",
-        "torch.set_float32_matmul_precision",
-        "torch.backends.cudnn.enabled",
-        "torch.backends.cudnn.benchmark",
-        "torch.backends.cudnn.deterministic",
-        "torch.backends.cudnn.allow_tf32",
-        "torch.backends.cuda.matmul.allow_tf32",
-        "torch.backends.mkldnn.enabled",
-        "torch.set_anomaly_enabled",
-        # beyond the per-call check's list (conv2d.gate.state)
+        *WATCHED,  # the per-call check's list (conv2d.gate.state)
         "torch.set_warn_always",
         "torch.set_autocast_dtype",
         "torch.set_autocast_enabled",

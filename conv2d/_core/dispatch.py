@@ -15,9 +15,10 @@ from conv2d._core.same_size import SameSizeShifts
 from conv2d._core.shifted_matmul import ShiftedMatmul
 from conv2d._validation import Padding4, Pair
 
-__all__ = ["conv2d_nchw", "pointwise"]
+__all__ = ["LOW_PRECISION", "conv2d_nchw", "pointwise"]
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
+#: The dtypes computed in float32 and rounded once at the end.
+LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def conv2d_nchw(
@@ -31,7 +32,7 @@ def conv2d_nchw(
     channels_last: bool,
 ) -> torch.Tensor:
     """Validated 4-D convolution: picks a strategy and returns the output in the requested layout."""
-    if x.dtype in _LOW_PRECISION:
+    if x.dtype in LOW_PRECISION:
         wide_bias = None if bias is None else bias.float()
         out = conv2d_nchw(x.float(), weight.float(), wide_bias, stride, pads, dilation, groups, channels_last)
         return out.to(x.dtype)
