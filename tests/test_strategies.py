@@ -9,9 +9,11 @@ from hypothesis import strategies as st
 
 from conv2d.gate.capabilities import Capabilities
 from conv2d.gate.case import ConvCase, output_size
+from conv2d.gate.determinism import seeded_search
 from conv2d.gate.strategies import REQUIREMENTS, conv_cases, corr2d_cases
 
-SEARCH = settings(max_examples=3000, database=None, deadline=None)
+#: Shrinking searches run derandomized: which local minimum a shrink ends in depends on the draws.
+SEARCH = settings(max_examples=3000, database=None, deadline=None, derandomize=True)
 FIRST = settings(max_examples=3000, database=None, deadline=None, phases=[Phase.generate])
 
 
@@ -139,7 +141,8 @@ def test_failures_shrink_to_small_cases() -> None:
     The smallest grouped case is a depthwise 1x1 kernel, or, when shrinking stays in the
     production regime, its smallest depthwise layer (3x3 over 4 to 8 channels).
     """
-    case = find(conv_cases(), lambda c: c.groups > 1, settings=SEARCH)
+    with seeded_search():  # as the gate searches: no constant harvested from whatever this process imported
+        case = find(conv_cases(), lambda c: c.groups > 1, settings=SEARCH)
     assert case.in_channels == case.groups <= 8 and case.out_channels == case.groups
     assert case.kernel in ((1, 1), (3, 3))
     assert case.out_spatial == (1, 1) and case.dtype == "float32" and case.input_layout == "contiguous"
