@@ -61,6 +61,8 @@ Sample counts (measured with torch 2.13.0; ``python benchmarks/anchor.py --count
     corr2d   bfloat16  28       28
 
 That is 180 checks for ``kind="conv2d"`` and 168 for ``kind="corr2d"``.
+``kind="conv_transpose2d"`` uses the samples of ``"nn.functional.conv_transpose2d"`` the same
+way, compared with ``F.conv_transpose2d``.
 
 corr2d
 ------
@@ -120,7 +122,7 @@ __all__ = [
     "main",
 ]
 
-Kind = Literal["conv2d", "corr2d"]
+Kind = Literal["conv2d", "corr2d", "conv_transpose2d"]
 
 SEED = 0
 """Seed under which the OpInfo samples and the ``grad_output`` tensors are drawn."""
@@ -198,7 +200,7 @@ class AnchorCase:
     expected_grads: tuple[torch.Tensor | None, ...] | None
 
 
-_opinfo_cache: list[Any] = []
+_opinfo_cache: dict[str, Any] = {}
 _case_cache: dict[tuple[str, torch.dtype], tuple[AnchorCase, ...]] = {}
 
 
@@ -247,16 +249,16 @@ def _contained_import() -> Iterator[None]:
             del sys.modules["expecttest"]
 
 
-def _conv2d_opinfo() -> Any:
-    """The ``op_db`` entry for ``nn.functional.conv2d`` (imported once, lazily)."""
-    if not _opinfo_cache:
+def _conv2d_opinfo(name: str = "nn.functional.conv2d") -> Any:
+    """The ``op_db`` entry called ``name`` (``nn.functional.conv2d`` by default; imported once, lazily)."""
+    if name not in _opinfo_cache:
         with _contained_import():
             from torch.testing._internal.common_methods_invocations import op_db
-        matches = [op for op in op_db if op.name == "nn.functional.conv2d" and op.variant_test_name == ""]
+        matches = [op for op in op_db if op.name == name and op.variant_test_name == ""]
         if len(matches) != 1:
-            raise RuntimeError(f"expected one OpInfo for nn.functional.conv2d, found {len(matches)}")
-        _opinfo_cache.append(matches[0])
-    return _opinfo_cache[0]
+            raise RuntimeError(f"expected one OpInfo for {name}, found {len(matches)}")
+        _opinfo_cache[name] = matches[0]
+    return _opinfo_cache[name]
 
 
 def _bind_conv2d(sample: Any) -> dict[str, Any]:
@@ -336,24 +338,27 @@ def _raw_corr2d_cases(
 
 def anchor_cases(kind: Kind = "conv2d", dtype: torch.dtype = torch.float32) -> tuple[AnchorCase, ...]:
     """The prepared cases for ``kind`` and ``dtype``, built once per process and cached."""
-    if kind not in ("conv2d", "corr2d"):
-        raise ValueError(f"kind must be 'conv2d' or 'corr2d', not {kind!r}")
+    if kind not in ("conv2d", "corr2d", "conv_transpose2d"):
+        raise ValueError(f"kind must be 'conv2d', 'corr2d' or 'conv_transpose2d', not {kind!r}")
     if dtype not in FORWARD_DTYPES:
         raise ValueError(f"dtype must be one of {FORWARD_DTYPES}, not {dtype}")
     key = (kind, dtype)
     if key in _case_cache:
         return _case_cache[key]
-    opinfo = _conv2d_opinfo()
+    transposed = kind == "conv_transpose2d"
+    opinfo = _conv2d_opinfo("nn.functional.conv_transpose2d" if transposed else "nn.functional.conv2d")
     if dtype not in opinfo.supported_dtypes("cpu"):
         _case_cache[key] = ()
         return ()
     with_grad = dtype in GRAD_DTYPES
-    reference: Callable[..., torch.Tensor] = F.conv2d if kind == "conv2d" else _corr2d_ref
+    reference: Callable[..., torch.Tensor] = {"conv2d": F.conv2d, "conv_transpose2d": F.conv_transpose2d}.get(
+        kind, _corr2d_ref
+    )
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         torch.manual_seed(SEED)
         samples = list(opinfo.sample_inputs("cpu", dtype, requires_grad=with_grad))
-        raw = _raw_conv2d_cases(samples) if kind == "conv2d" else _raw_corr2d_cases(samples)
+        raw = _raw_corr2d_cases(samples) if kind == "corr2d" else _raw_conv2d_cases(samples)
         generator = torch.Generator().manual_seed(SEED)
         cases = []
         for index, description, raw_args, kwargs in raw:
@@ -400,7 +405,7 @@ def _summarize(error: BaseException) -> str:
 
 
 def _argument_names(kind: Kind, count: int) -> tuple[str, ...]:
-    return ("input", "weight", "bias")[:count] if kind == "conv2d" else ("X", "K")[:count]
+    return ("X", "K")[:count] if kind == "corr2d" else ("input", "weight", "bias")[:count]
 
 
 def _run_check(fn: Callable[..., Any], case: AnchorCase, mode: str, kind: Kind) -> str | None:

@@ -38,9 +38,10 @@ if str(ROOT) not in sys.path:
 
 def _entries(zoo: str) -> list[Any]:
     if zoo == "holdout":
+        from benchmarks.holdout.transposed import TRANSPOSED_HOLDOUT
         from benchmarks.holdout.zoo import HOLDOUT
 
-        return list(HOLDOUT)
+        return list(HOLDOUT) + list(TRANSPOSED_HOLDOUT)
     from conv2d.zoo import CORRECT, MUTANTS
 
     return list(MUTANTS) + list(CORRECT)
@@ -97,7 +98,7 @@ def _table(rows: list[dict[str, Any]], seeds: list[int]) -> str:
     verdict_times = [
         r["gate_seconds"]
         for r in good
-        if r["target"].endswith(":core") or r["target"].endswith(":core_corr2d")
+        if r["target"].rpartition(":")[2] in ("core", "core_corr2d", "core_conv_transpose2d")
     ]
     pct = lambda a, b: f"{len(a)}/{len(b)} ({100 * len(a) / max(1, len(b)):.0f}%)"  # noqa: E731
     med = lambda xs: f"{statistics.median(xs):.1f} s / {max(xs):.1f} s" if xs else "-"  # noqa: E731
@@ -107,6 +108,8 @@ def _table(rows: list[dict[str, Any]], seeds: list[int]) -> str:
         f"| buggy implementations killed | **{pct(killed, bugs)}** | {pct(anchor_killed, anchor_bugs)} |",
         f"| time to kill, median / max | {med(times)} | {med(anchor_times)} |",
         f"| false alarms on correct implementations | **{len(alarms)} of {len(good)} runs** ({len(correct_names)} implementations x seeds {','.join(map(str, seeds))}) | {len(anchor_alarms)} of {len(anchor_good)} implementations |",
+        f"| full verdict of a correct implementation (all properties), median / max | "
+        f"{med([r['gate_seconds'] for r in good])} | - |",
         *(
             [f"| full verdict on the core (all properties) | {med(verdict_times)} | - |"]
             if verdict_times
@@ -148,11 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-anchor", action="store_true", help="skip the anchor comparison")
     parser.add_argument("--only", nargs="*", help="only these entry names")
+    parser.add_argument(
+        "--kind",
+        help="only the entries of this kind (their own README block, e.g. power-conv_transpose2d)",
+    )
     parser.add_argument("--json", metavar="FILE", help="write the raw rows as JSON")
     parser.add_argument("--write-readme", metavar="README", help="rewrite the table in README")
     ns = parser.parse_args(argv)
     seeds = [int(s) for s in ns.seeds.split(",")]
     entries = [e for e in _entries(ns.zoo) if not ns.only or e.name in ns.only]
+    entries = [e for e in entries if ns.kind is None or e.kind == ns.kind]
     jobs = []
     for e in entries:
         for i, seed in enumerate(seeds if e.correct else seeds[:1]):
@@ -185,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
 
     table = _table(rows, seeds)
     footer = (
-        f"\nMeasured by `python benchmarks/power.py{' --zoo holdout' if ns.zoo == 'holdout' else ''}` "
+        f"\nMeasured by `python benchmarks/power.py{' --zoo holdout' if ns.zoo == 'holdout' else ''}"
+        f"{f' --kind {ns.kind}' if ns.kind else ''}` "
         f"in {time.perf_counter() - start:.0f} s on {os.cpu_count()} cores: the correct implementations in "
         f"{ns.workers} processes, the bugs {'one at a time' if ns.kill_workers == 1 else f'in {ns.kill_workers} processes'}; "
         f"every verdict crash-isolated (its own worker process, torch imported there); "
@@ -197,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     if ns.write_readme:
         from benchmarks._readme import replace_block
 
-        replace_block(Path(ns.write_readme), "power" if ns.zoo == "tuning" else "holdout", table + footer)
+        block = ("power" if ns.zoo == "tuning" else "holdout") + (f"-{ns.kind}" if ns.kind else "")
+        replace_block(Path(ns.write_readme), block, table + footer)
     return 0
 
 

@@ -8,7 +8,9 @@ differentiability to any order:
   transposed convolution's output size, ``<conv2d(x, w), y> = <x, conv_transpose2d(y, w)>``.
   It is computed as exactly that, the input gradient of the core's conv2d (the
   strategies' own adjoint ``D_x``), taken with a graph when ``y`` or ``w`` needs
-  gradients, so that its derivatives are convolutions again.
+  gradients, so that its derivatives are convolutions again. A weight holding an
+  infinity or NaN takes the zero-insertion form instead (a stride-1 conv2d of the
+  zero-inserted input with the flipped kernel), so that it spreads only within its group.
 * **conv1d** is conv2d on images one row high, with a ``1 x k`` kernel.
 * **conv3d** is a sum over the kernel's depth taps of 2-D convolutions: tap ``t``
   convolves the input slices ``d * stride + t * dilation`` (depth folded into the
@@ -167,6 +169,15 @@ def _transposed(
     )
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     wide = torch.float32 if y.dtype in LOW_PRECISION else y.dtype
+    if not bool(torch.isfinite(weight).all()):
+        # the strategies' adjoints multiply their grids' zero padding by every tap, and an infinite
+        # tap times zero is NaN in cells no product reaches: zero insertion keeps it in its group
+        out = _zero_inserted(
+            y.to(wide), weight.to(wide), stride, padding, dilation, groups, size, channels_last
+        )
+        if bias is not None:
+            out = out + bias.to(wide).view(1, -1, 1, 1)
+        return out.to(y.dtype).contiguous(memory_format=fmt)
     n, c_out = y.shape[0], weight.shape[1] * groups
     x = torch.zeros((n, c_out, *size), dtype=wide, device=y.device).contiguous(memory_format=fmt)
     x.requires_grad_(True)
@@ -184,6 +195,32 @@ def _transposed(
     if bias is not None:
         result = result + bias.to(wide).view(1, -1, 1, 1)
     return result.to(y.dtype).contiguous(memory_format=fmt)
+
+
+def _zero_inserted(
+    y: torch.Tensor,
+    weight: torch.Tensor,
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    dilation: tuple[int, ...],
+    groups: int,
+    size: tuple[int, ...],
+    channels_last: bool,
+) -> torch.Tensor:
+    """The transposed convolution as the stride-1 conv2d of the zero-inserted input with the flipped,
+    channel-transposed kernel (padding ``d * (k - 1) - p`` per side, a crop where negative)."""
+    (sh, sw), (kh, kw) = _pair(stride), (weight.shape[2], weight.shape[3])
+    h, w = y.shape[2], y.shape[3]
+    inserted = y.new_zeros(y.shape[0], y.shape[1], (h - 1) * sh + 1, (w - 1) * sw + 1)
+    inserted[..., ::sh, ::sw] = y
+    top, left = dilation[0] * (kh - 1) - padding[0], dilation[1] * (kw - 1) - padding[1]
+    bottom = size[0] + dilation[0] * (kh - 1) - inserted.shape[2] - top
+    right = size[1] + dilation[1] * (kw - 1) - inserted.shape[3] - left
+    padded = torch.nn.functional.pad(inserted, (left, right, top, bottom))  # negative: a crop
+    c_in = weight.shape[0]
+    flipped = weight.flip(2, 3).reshape(groups, c_in // groups, -1, kh, kw).transpose(1, 2)
+    kernel = flipped.reshape(-1, c_in // groups, kh, kw)
+    return conv2d_nchw(padded, kernel, None, (1, 1), (0, 0, 0, 0), _pair(dilation), groups, channels_last)
 
 
 def conv1d(

@@ -1,4 +1,4 @@
-"""``assert_conv2d_close``: the gate's judgement of one result, for anyone's unit tests.
+"""``assert_conv2d_close`` and ``assert_conv_transpose2d_close``: the gate's judgement of one result, for anyone's unit tests.
 
 It judges a convolution result the way the gate's ``matches-reference`` law
 does — against F.conv2d computed exactly in float64 (on the CPU, whatever the
@@ -15,11 +15,15 @@ several that fit are listed as ambiguous), and a map of the wrong elements
 
     out = my_conv2d(x, w, b, stride=2, padding=1)
     assert_conv2d_close(out, x, w, b, stride=2, padding=1)
+
+``assert_conv_transpose2d_close`` does the same for F.conv_transpose2d's arguments, in its order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -28,13 +32,18 @@ from conv2d import _validation as check
 from conv2d.gate.capabilities import SUBNORMALS
 from conv2d.gate.case import Args, ConvCase
 from conv2d.gate.diagnosis import case_of, diagnose
+from conv2d.gate.diagnosis.transposed import transposed_diagnosis
 from conv2d.gate.errormap import error_map
 from conv2d.gate.judge import REJUDGE_BELOW, case_bound, meta_problem, weaker_fit
 from conv2d.gate.reference import Exact, reference
 from conv2d.gate.tolerance import Judgement, Precision, judge, precision_for
 from conv2d.gate.vocabulary import DTYPES, HALF_DTYPES
 
-__all__ = ["SubnormalsFlushed", "assert_conv2d_close"]
+__all__ = ["SubnormalsFlushed", "assert_conv2d_close", "assert_conv_transpose2d_close"]
+
+
+#: A helper's diagnosis: one line naming what a wrong result computes, or None.
+Diagnosis = Callable[[Tensor, ConvCase, Args, Precision, Exact], "str | None"]
 
 
 class SubnormalsFlushed(UserWarning):
@@ -51,12 +60,15 @@ def _flushed(actual: Tensor, exact: Exact) -> int:
 
 
 _FN = "assert_conv2d_close"
+_TFN = "assert_conv_transpose2d_close"
+#: Each helper's weight layout, as its errors name it.
+_LAYOUTS = {_FN: "C_out, C_in / groups, kh, kw", _TFN: "C_in, C_out / groups, kh, kw"}
 _VERIFIED = tuple(DTYPES.values())
 
 
-def _parameter(name: str, value: object, minimum: int) -> int | tuple[int, int]:
+def _parameter(name: str, value: object, minimum: int, fn: str = _FN) -> int | tuple[int, int]:
     """``value`` checked as an int or a pair of ints ``>= minimum``, in the form it was given."""
-    pair = check.as_pair(_FN, name, value, minimum)
+    pair = check.as_pair(fn, name, value, minimum)
     return pair if isinstance(value, tuple | list) else pair[0]
 
 
@@ -89,32 +101,32 @@ def _checked_args(
 
 
 def _checked_tensors(
-    actual: object, input: object, weight: object, bias: object
+    actual: object, input: object, weight: object, bias: object, fn: str = _FN
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """``input``, ``weight`` and ``bias`` checked for kind, dtype, device and rank (``actual`` for kind)."""
     if not isinstance(actual, Tensor):
         raise TypeError(
-            f"{_FN}: actual must be a torch.Tensor (the result to judge), got {type(actual).__name__} {actual!r:.80}"
+            f"{fn}: actual must be a torch.Tensor (the result to judge), got {type(actual).__name__} {actual!r:.80}"
         )
-    x = check.require_floating_tensor(_FN, "input", input)
-    w = check.require_floating_tensor(_FN, "weight", weight)
-    b = None if bias is None else check.require_floating_tensor(_FN, "bias", bias)
+    x = check.require_floating_tensor(fn, "input", input)
+    w = check.require_floating_tensor(fn, "weight", weight)
+    b = None if bias is None else check.require_floating_tensor(fn, "bias", bias)
     if x.dtype not in _VERIFIED:
         raise TypeError(
-            f"{_FN}: input has dtype {x.dtype}; the gate verifies {_VERIFIED}; convert with input.float()"
+            f"{fn}: input has dtype {x.dtype}; the gate verifies {_VERIFIED}; convert with input.float()"
         )
-    check.require_match(_FN, "weight", w, "input", x)
+    check.require_match(fn, "weight", w, "input", x)
     if b is not None:
-        check.require_match(_FN, "bias", b, "input", x)
+        check.require_match(fn, "bias", b, "input", x)
     if x.dim() not in (3, 4):
         raise ValueError(
-            f"{_FN}: input must be 4-D (N, C, H, W) or 3-D (C, H, W), got {check.describe(x)}; "
+            f"{fn}: input must be 4-D (N, C, H, W) or 3-D (C, H, W), got {check.describe(x)}; "
             "add the missing dimensions with input.unsqueeze(0)"
         )
     if w.dim() != 4:
         raise ValueError(
-            f"{_FN}: weight must be 4-D (C_out, C_in / groups, kh, kw), got {check.describe(w)}; "
-            "reshape it, e.g. weight.view(C_out, C_in // groups, kh, kw)"
+            f"{fn}: weight must be 4-D ({_LAYOUTS[fn]}), got {check.describe(w)}; "
+            f"reshape it, e.g. weight.view({_LAYOUTS[fn].replace(' / ', ' // ')})"
         )
     return x, w, b
 
@@ -137,15 +149,15 @@ def _checked_groups(x: Tensor, w: Tensor, b: Tensor | None, groups: object) -> i
     return g
 
 
-def _check_options(tf32: object, accumulation: object) -> None:
+def _check_options(tf32: object, accumulation: object, fn: str = _FN) -> None:
     """The precision options: ``tf32`` a bool, ``accumulation`` one of the two models."""
     if not isinstance(tf32, bool):
         raise TypeError(
-            f"{_FN}: tf32 must be True or False, got {tf32!r}; pass tf32=True if float32 inputs may be rounded to TF32"
+            f"{fn}: tf32 must be True or False, got {tf32!r}; pass tf32=True if float32 inputs may be rounded to TF32"
         )
     if accumulation not in ("float32", "dtype"):
         raise ValueError(
-            f"{_FN}: accumulation={accumulation!r}; expected 'float32' (F.conv2d's contract) "
+            f"{fn}: accumulation={accumulation!r}; expected 'float32' (F.conv2d's contract) "
             "or 'dtype' (float16/bfloat16 accumulated in the dtype itself)"
         )
 
@@ -213,12 +225,37 @@ def assert_conv2d_close(
     """
     args = _checked_args(actual, input, weight, bias, stride, padding, dilation, groups, tf32, accumulation)
     _check_subnormals(subnormals)
-    case = case_of(args)
+    _judge_call(actual, case_of(args), args, tf32, accumulation, subnormals, msg, _conv2d_diagnosis)
+
+
+def _conv2d_diagnosis(
+    actual: Tensor, case: ConvCase, args: Args, contract: Precision, exact: Exact
+) -> str | None:
+    return diagnose(actual, case, args, precision=contract, exact=exact)
+
+
+def _transposed_diagnosis(
+    actual: Tensor, case: ConvCase, args: Args, contract: Precision, exact: Exact
+) -> str | None:
+    return transposed_diagnosis(actual, case, args, contract)
+
+
+def _judge_call(
+    actual: Tensor,
+    case: ConvCase,
+    args: Args,
+    tf32: bool,
+    accumulation: str,
+    subnormals: str,
+    msg: str | None,
+    diagnosis: Diagnosis,
+) -> None:
+    """Judge ``actual`` against the exact result of ``args`` (the two helpers' shared verdict)."""
     may_flush = case.torch_dtype in HALF_DTYPES and subnormals != "keep"
     contract = precision_for(case.torch_dtype, tf32=tf32, accumulation=accumulation, flush=may_flush)
     exact = reference(args)
     prefix = f"{msg}: " if msg else ""
-    problem = _meta_or_special(actual, case, args, contract, exact)
+    problem = _meta_or_special(actual, case, args, contract, exact, diagnosis)
     if problem is not None:
         raise AssertionError(prefix + problem)
     allowed = _allowed(case, exact, contract)
@@ -229,30 +266,94 @@ def assert_conv2d_close(
             f"{flushed} {case.dtype} subnormal results were flushed to zero: a platform behaviour in half "
             "precision, reported and not failed (pass subnormals='keep' to require gradual underflow)",
             SubnormalsFlushed,
-            stacklevel=2,
+            stacklevel=3,
         )
     if verdict.holds:
         return
     note = "" if not flushed or may_flush else _flushed_note(flushed)
-    raise AssertionError(_failure(actual, case, args, exact, contract, allowed, verdict, prefix, note))
+    raise AssertionError(
+        _failure(actual, case, args, exact, contract, allowed, verdict, prefix, note, diagnosis)
+    )
 
 
-def _check_subnormals(subnormals: object) -> None:
+def assert_conv_transpose2d_close(
+    actual: Tensor,
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    output_padding: int | tuple[int, int] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int, int] = 1,
+    *,
+    tf32: bool = False,
+    accumulation: str = "float32",
+    subnormals: str = "half-may-flush",
+    msg: str | None = None,
+) -> None:
+    """Raise AssertionError unless ``actual`` is F.conv_transpose2d of the arguments within the gate's error bound.
+
+    The arguments are F.conv_transpose2d's, in its order (``weight`` is ``(C_in, C_out / groups,
+    kh, kw)``); the options and the message are :func:`assert_conv2d_close`'s, the diagnosis
+    names the transposed convolution's classic mistakes (:mod:`conv2d.gate.diagnosis.transposed`).
+
+    Raises:
+        AssertionError: a wrong shape, dtype or device, or an element past its bound.
+        TypeError, ValueError: an argument is malformed (the message names it and the fix).
+    """
+    x, w, b = _checked_tensors(actual, input, weight, bias, _TFN)
+    g = check.as_int(_TFN, "groups", groups, minimum=1)
+    if (
+        w.shape[0] != x.shape[-3]
+        or x.shape[-3] % g
+        or (b is not None and tuple(b.shape) != (w.shape[1] * g,))
+    ):
+        raise ValueError(
+            f"{_TFN}: input {check.describe(x)}, weight {check.describe(w)}, bias "
+            f"{None if b is None else check.describe(b)} and groups={g} do not fit: weight.shape[0] must be the "
+            f"input's channels, divisible by groups, and the bias one value per output channel "
+            f"(weight.shape[1] * groups); pass the arguments the result was computed with"
+        )
+    s, d = _parameter("stride", stride, 1, _TFN), _parameter("dilation", dilation, 1, _TFN)
+    p, op = _parameter("padding", padding, 0, _TFN), _parameter("output_padding", output_padding, 0, _TFN)
+    s2, d2, op2 = (
+        check.as_pair(_TFN, n, v, 0) for n, v in (("stride", s), ("dilation", d), ("output_padding", op))
+    )
+    for axis in (0, 1):
+        if op2[axis] >= max(s2[axis], d2[axis]):
+            raise ValueError(
+                f"{_TFN}: output_padding={output_padding!r} must be smaller than stride={stride!r} or "
+                f"dilation={dilation!r} on each axis; pass the output_padding the result was computed with"
+            )
+    _check_options(tf32, accumulation, _TFN)
+    _check_subnormals(subnormals, _TFN)
+    args = Args(x, w, b, s, p, d, g, op)
+    case = dataclasses.replace(
+        case_of(args.replace(output_padding=None)), kind="conv_transpose2d", output_padding=op
+    )
+    case = dataclasses.replace(case, out_channels=w.shape[1] * g)
+    if min(case.out_spatial) < 1:
+        raise ValueError(f"{_TFN}: the arguments give an empty output {case.out_spatial}; check padding")
+    _judge_call(actual, case, args, tf32, accumulation, subnormals, msg, _transposed_diagnosis)
+
+
+def _check_subnormals(subnormals: object, fn: str = _FN) -> None:
     """``subnormals`` must name one of the gate's subnormal policies."""
     if subnormals not in SUBNORMALS:
         raise ValueError(
-            f"{_FN}: subnormals={subnormals!r}; expected one of {SUBNORMALS} ('half-may-flush': float16/"
+            f"{fn}: subnormals={subnormals!r}; expected one of {SUBNORMALS} ('half-may-flush': float16/"
             "bfloat16 subnormals may be flushed to zero, with a warning; 'keep': gradual underflow required)"
         )
 
 
 def _meta_or_special(
-    actual: Tensor, case: ConvCase, args: Args, contract: Precision, exact: Exact
+    actual: Tensor, case: ConvCase, args: Args, contract: Precision, exact: Exact, diagnosis: Diagnosis
 ) -> str | None:
     """What fails before any bound: a wrong shape, dtype or device (with a diagnosis), or finite special values."""
     meta = meta_problem(actual, case.output_shape, case.torch_dtype, case.device)
     if meta is not None:
-        found = diagnose(actual, case, args, precision=contract, exact=exact)
+        found = diagnosis(actual, case, args, contract, exact)
         return meta + ("" if found is None else f"\n{found}")
     return _special_values(actual, exact)
 
@@ -272,6 +373,7 @@ def _failure(
     verdict: Judgement,
     prefix: str,
     verdict_note: str,
+    diagnosis: Diagnosis,
 ) -> str:
     """The failure message: the verdict (and the weaker precision the errors fit), a diagnosis, an error map."""
     fit = ""
@@ -279,7 +381,7 @@ def _failure(
         fit = weaker_fit(
             actual, exact.value, lambda p: _allowed(case, exact, p), case.torch_dtype, contract, False
         )
-    found = diagnose(actual, case, args, precision=contract, exact=exact)
+    found = diagnosis(actual, case, args, contract, exact)
     lines = [f"{prefix}output vs float64 reference: {verdict.summary()}{verdict_note}{fit}"]
     if found is not None:
         lines.append(found)

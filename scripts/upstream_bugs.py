@@ -20,12 +20,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def _first_seed(name: str, law: str, seeds: int) -> int | None:
-    """The first seed whose verdict on the host's F.conv2d fails ``law`` with a failure labelled ``name``."""
+def _first_seed(name: str, law: str, seeds: int, op: str = "conv2d") -> int | None:
+    """The first seed whose verdict on the host's F.conv2d (or ``op``) fails ``law`` with a failure labelled ``name``."""
     from conv2d.gate import Target, run_suite
 
     for seed in range(seeds):
-        report = run_suite(Target.load("torch.nn.functional:conv2d"), only=[law], seed=seed)
+        report = run_suite(Target.load(f"torch.nn.functional:{op}", kind=op), only=[law], seed=seed)
         if any(r.failure is not None and name in r.failure.known for r in report.failed):
             return seed
     return None
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     for bug in BUGS:
         status = here[bug.name]
         if status == "present" and bug.kind == "bug":
-            found = _first_seed(bug.name, bug.law, ns.seeds)
+            found = _first_seed(bug.name, bug.law, ns.seeds, bug.op)
             status += (
                 f", and `--seed {found}` finds it, labelled as this bug (the first of seeds 0-{ns.seeds - 1} that does)"
                 if found is not None

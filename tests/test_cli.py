@@ -72,14 +72,15 @@ def test_cuda_without_a_device_exits_2(capsys: pytest.CaptureFixture[str]) -> No
     assert code == 2 and "no CUDA device" in err
 
 
-def test_list_names_every_property(capsys: pytest.CaptureFixture[str]) -> None:
-    """--list prints each property with its law."""
+@pytest.mark.parametrize("kind", ["conv2d", "corr2d", "conv_transpose2d"])
+def test_list_names_every_property(capsys: pytest.CaptureFixture[str], kind: str) -> None:
+    """--list prints each property of the kind with its law, and none of another kind's."""
     from conv2d.gate import PROPERTIES
 
-    code, out, _ = run(capsys, "--list")
+    code, out, _ = run(capsys, "--list", "--kind", kind)
     assert code == 0
-    for name in PROPERTIES:
-        assert name in out
+    listed = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert listed == {name for name, p in PROPERTIES.items() if kind in p.kinds}
 
 
 def test_json_and_markdown_reports(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

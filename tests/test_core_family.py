@@ -208,3 +208,20 @@ def test_bad_calls_name_the_argument(call: Any, fragment: str) -> None:
     with pytest.raises((ValueError, TypeError), match=None) as caught:
         call()
     assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize("groups", [1, 8])
+def test_conv_transpose2d_keeps_an_infinite_tap_in_its_channel(groups: int) -> None:
+    """An infinite weight tap gives +inf where it meets an input element, and leaves every other output
+    channel finite.
+
+    The adjoint of the core's depthwise strategy multiplies its grid's zero padding by every tap, so one
+    infinite tap made NaN in the next channel; a non-finite weight now takes the zero-insertion form.
+    """
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(8, 1, 1, generator=gen) + 1
+    w = torch.rand(8, 8 // groups, 3, 3, generator=gen)
+    w[0, 0, 0, 2] = float("inf")
+    out = conv_transpose2d(x, w, groups=groups)
+    bad = (~torch.isfinite(out)).nonzero().tolist()
+    assert bool(torch.isposinf(out[0, 0, 2])) and {c for c, _, _ in bad} == {0}

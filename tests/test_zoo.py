@@ -29,6 +29,7 @@ from conv2d.gate.vocabulary import Category
 from conv2d.zoo import CORRECT, MUTANTS, ZooEntry, by_name
 from conv2d.zoo import corr2d as zoo_corr2d
 from conv2d.zoo import mutants as zoo_mutants
+from conv2d.zoo import transposed as zoo_transposed
 
 DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 
@@ -44,6 +45,10 @@ TRIGGER_EVERYWHERE = {
     "flipped_kernel_corr2d": "wrong for every kernel that is not point-symmetric",
     "transposed_kernel_corr2d": "wrong for every kernel that is not symmetric",
     "inplace_flip_corr2d": "mutates every kernel that is not point-symmetric",
+    "kernel_not_flipped_conv_transpose2d": "wrong for every kernel that is not point-symmetric",
+    "conv2d_weight_layout_conv_transpose2d": "wrong whenever both C_in and C_out/groups exceed 1",
+    "weight_flipped_in_place_conv_transpose2d": "mutates every kernel that is not point-symmetric",
+    "grad_weight_not_flipped_conv_transpose2d": "a wrong weight gradient for every kernel that is not point-symmetric",
 }
 
 Args = tuple[tuple[Any, ...], dict[str, Any]]
@@ -54,8 +59,8 @@ def _corr2d_reference(x: Tensor, k: Tensor) -> Tensor:
 
 
 def _reference_fn(kind: str) -> Callable[..., Tensor]:
-    """F.conv2d (or corr2d through it), for float64 contiguous arguments only."""
-    return F.conv2d if kind == "conv2d" else _corr2d_reference
+    """F.conv2d, F.conv_transpose2d (or corr2d through F.conv2d), for float64 contiguous arguments only."""
+    return {"conv2d": F.conv2d, "conv_transpose2d": F.conv_transpose2d}.get(kind, _corr2d_reference)
 
 
 def _rounded_exact(kind: str) -> Callable[..., Tensor]:
@@ -188,11 +193,16 @@ def deviations(entry: ZooEntry, args: Args) -> list[str]:
 # -- mutants --------------------------------------------------------------------------------------
 CONV_MUTANTS = [e for e in MUTANTS if e.kind == "conv2d"]
 CORR_MUTANTS = [e for e in MUTANTS if e.kind == "corr2d"]
+TRANSPOSED_MUTANTS = [e for e in MUTANTS if e.kind == "conv_transpose2d"]
+WITNESSES = {
+    "conv2d": zoo_mutants.WITNESSES,
+    "corr2d": zoo_corr2d.WITNESSES,
+    "conv_transpose2d": zoo_transposed.WITNESSES,
+}
 
 
 def _witness(entry: ZooEntry) -> Args:
-    table = zoo_mutants.WITNESSES if entry.kind == "conv2d" else zoo_corr2d.WITNESSES
-    return table[entry.name]()
+    return WITNESSES[entry.kind][entry.name]()
 
 
 def _easy(kind: str) -> Args:
@@ -201,6 +211,10 @@ def _easy(kind: str) -> Args:
     if kind == "corr2d":
         x, k = (torch.randn(s, generator=gen) for s in ((16, 16), (3, 3)))
         return (x, k), {}
+    if kind == "conv_transpose2d":  # stride 2, no padding, no output padding, one group
+        shapes = ((2, 3, 8, 8), (3, 4, 3, 3), (4,))
+        x, w, b = (torch.randn(s, generator=gen, dtype=torch.float64).requires_grad_() for s in shapes)
+        return (x, w, b), {"stride": 2}
     shapes = ((2, 3, 16, 16), (4, 3, 3, 3), (4,))
     x, w, b = (torch.randn(s, generator=gen, dtype=torch.float64).requires_grad_() for s in shapes)
     return (x, w, b), {"stride": 1, "padding": 1}
@@ -219,6 +233,10 @@ CONTRACT = {
     "resets_default_dtype",
     "no_channel_check",
     "strided_same_accepted",
+    "half_taps_in_dtype_conv_transpose2d",
+    "no_output_padding_check_conv_transpose2d",
+    "empty_batch_raises_conv_transpose2d",
+    "stale_cache_conv_transpose2d",
 }
 VALUE_MUTANTS = tuple(e for e in MUTANTS if e.name not in CONTRACT)
 
@@ -254,6 +272,7 @@ def test_easy_input_is_clean(entry: ZooEntry) -> None:
 # -- correct alternatives -------------------------------------------------------------------------
 CONV_CORRECT = [e for e in CORRECT if e.kind == "conv2d"]
 CORR_CORRECT = [e for e in CORRECT if e.kind == "corr2d"]
+TRANSPOSED_CORRECT = [e for e in CORRECT if e.kind == "conv_transpose2d"]
 
 
 PADDINGS: list[int | tuple[int, int] | str] = [0, 1, (1, 2), "same", "valid"]
@@ -418,6 +437,12 @@ def test_correct_alternative_calls_no_convolution_op(entry: ZooEntry) -> None:
             torch.randn(s, generator=gen, requires_grad=True) for s in ((2, 4, 7, 7), (6, 2, 3, 3), (6,))
         )
         names = _ops_called(entry.fn, x, w, b, stride=2, padding=1, dilation=2, groups=2)
+    elif entry.kind == "conv_transpose2d":
+        gen = torch.Generator().manual_seed(5)
+        x, w, b = (
+            torch.randn(s, generator=gen, requires_grad=True) for s in ((2, 4, 5, 5), (4, 3, 3, 3), (6,))
+        )
+        names = _ops_called(entry.fn, x, w, b, stride=2, padding=1, output_padding=1, groups=2, dilation=2)
     else:
         x, k = torch.randn(6, 6, requires_grad=True), torch.randn(2, 3, requires_grad=True)
         names = _ops_called(entry.fn, x, k)
@@ -454,15 +479,16 @@ def test_entry_is_documented(entry: ZooEntry) -> None:
 
 
 def test_registry_sizes() -> None:
-    """The zoo holds at least 34 conv2d and 6 corr2d mutants, 7 correct conv2d and 3 correct corr2d."""
-    assert len(CONV_MUTANTS) >= 34 and len(CORR_MUTANTS) >= 6
-    assert len(CONV_CORRECT) >= 7 and len(CORR_CORRECT) >= 3
+    """The zoo holds at least 34 conv2d, 6 corr2d and 15 conv_transpose2d mutants, and 7, 3 and 4 correct ones."""
+    assert len(CONV_MUTANTS) >= 34 and len(CORR_MUTANTS) >= 6 and len(TRANSPOSED_MUTANTS) >= 15
+    assert len(CONV_CORRECT) >= 7 and len(CORR_CORRECT) >= 3 and len(TRANSPOSED_CORRECT) >= 4
 
 
 def test_every_mutant_has_exactly_one_witness() -> None:
     """The WITNESSES tables name exactly the registered mutants of their module; ``mutants`` gathers the families'."""
     assert set(zoo_mutants.WITNESSES) == {e.name for e in CONV_MUTANTS}
     assert set(zoo_corr2d.WITNESSES) == {e.name for e in CORR_MUTANTS}
+    assert set(zoo_transposed.WITNESSES) == {e.name for e in TRANSPOSED_MUTANTS}
     for family in zoo_mutants.FAMILIES:
         assert set(family.WITNESSES) == {e.name for e in CONV_MUTANTS if e.fn.__module__ == family.__name__}
     assert sum(len(family.WITNESSES) for family in zoo_mutants.FAMILIES) == len(zoo_mutants.WITNESSES)
@@ -498,3 +524,107 @@ def test_by_name_rejects_unknown_names() -> None:
     """by_name raises KeyError for a name the zoo does not hold."""
     with pytest.raises(KeyError):
         by_name("no_such_entry")
+
+
+def _transposed_configs(count: int, seed: int) -> list[dict[str, Any]]:
+    """Random valid conv_transpose2d configurations: groups, stride, dilation, output padding, unbatched, layouts."""
+    rng = random.Random(seed)
+    configs: list[dict[str, Any]] = []
+    while len(configs) < count:
+        groups, kh, kw = rng.choice([1, 1, 2, 3]), rng.randint(1, 4), rng.randint(1, 4)
+        stride, dilation = (rng.randint(1, 3), rng.randint(1, 3)), (rng.randint(1, 2), rng.randint(1, 2))
+        padding = (rng.randint(0, 2), rng.randint(0, 2))
+        output_padding = tuple(rng.randint(0, max(s, d) - 1) for s, d in zip(stride, dilation, strict=True))
+        h, w = rng.randint(1, 6), rng.randint(1, 6)
+        sizes = [
+            (n - 1) * s - 2 * p + d * (k - 1) + o + 1
+            for n, s, p, d, k, o in zip(
+                (h, w), stride, padding, dilation, (kh, kw), output_padding, strict=True
+            )
+        ]
+        if min(sizes) < 1:
+            continue
+        batch = rng.choice([(), (1,), (2,)])
+        configs.append(
+            dict(
+                x_shape=(*batch, groups * rng.randint(1, 2), h, w),
+                per_group=rng.randint(1, 2),
+                kernel=(kh, kw),
+                bias=rng.random() < 0.6,
+                layout=rng.choice(["contiguous", "channels_last", "transposed"]) if batch else "contiguous",
+                params=dict(
+                    stride=stride,
+                    padding=padding,
+                    output_padding=output_padding,
+                    groups=groups,
+                    dilation=dilation,
+                ),
+            )
+        )
+    return configs
+
+
+TRANSPOSED_CONFIGS = _transposed_configs(20, seed=2026)
+
+
+def _transposed_call(config: dict[str, Any], dtype: torch.dtype, seed: int) -> list[Tensor | None]:
+    gen = torch.Generator().manual_seed(seed)
+    cin, groups = config["x_shape"][-3], config["params"]["groups"]
+    shapes = [
+        config["x_shape"],
+        (cin, config["per_group"], *config["kernel"]),
+        (config["per_group"] * groups,),
+    ]
+    x, w, b = (torch.randn(s, generator=gen, dtype=torch.float64).to(dtype) for s in shapes)
+    if config["layout"] == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    elif config["layout"] == "transposed":
+        x = x.transpose(-1, -2).contiguous().transpose(-1, -2)
+    return [x, w, b if config["bias"] else None]
+
+
+def _transposed_errors(name: str, dtype: torch.dtype, grads: bool) -> list[float]:
+    """Relative errors of the entry ``name`` (values, then gradients) on every configuration (run in the worker)."""
+    fn, errors = by_name(name).fn, []
+    for n, config in enumerate(TRANSPOSED_CONFIGS):
+        leaves = [
+            t.requires_grad_(grads) if t is not None else None for t in _transposed_call(config, dtype, n)
+        ]
+        wide = [
+            t.detach().double().contiguous().requires_grad_(grads) if t is not None else None for t in leaves
+        ]
+        got, exact = fn(*leaves, **config["params"]), F.conv_transpose2d(*wide, **config["params"])
+        assert got.shape == exact.shape and got.dtype == dtype, config
+        errors.append(_relative(got, exact))
+        if grads:
+            g = torch.randn(exact.shape, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
+            have = torch.autograd.grad(got, [t for t in leaves if t is not None], g.to(dtype))
+            want = torch.autograd.grad(exact, [t for t in wide if t is not None], g)
+            errors += [_relative(h, e) for h, e in zip(have, want, strict=True)]
+    return errors
+
+
+@pytest.mark.parametrize(
+    ("dtype", "tol", "grads"),
+    [
+        (torch.float64, 1e-9, True),
+        (torch.float32, 1e-4, False),
+        (torch.float16, 2e-2, False),
+        (torch.bfloat16, 2e-2, False),
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("entry", TRANSPOSED_CORRECT, ids=lambda e: e.name)
+def test_correct_conv_transpose2d(entry: ZooEntry, dtype: torch.dtype, tol: float, grads: bool) -> None:
+    """Each correct conv_transpose2d alternative matches F.conv_transpose2d in float64 (gradients too) and keeps the dtype."""
+    errors = _isolation.call(_transposed_errors, entry.name, dtype, grads, what=f"{entry.target} in {dtype}")
+    assert max(errors) <= tol
+
+
+def test_transposed_configs_cover_the_contract() -> None:
+    """The random configurations include groups, strides, dilation, output padding, unbatched input and layouts."""
+    params = [c["params"] for c in TRANSPOSED_CONFIGS]
+    assert any(p["groups"] > 1 for p in params) and any(max(p["stride"]) > 1 for p in params)
+    assert any(max(p["dilation"]) > 1 for p in params) and any(max(p["output_padding"]) > 0 for p in params)
+    assert any(len(c["x_shape"]) == 3 for c in TRANSPOSED_CONFIGS)
+    assert {"channels_last", "transposed"} <= {c["layout"] for c in TRANSPOSED_CONFIGS}

@@ -3,7 +3,8 @@
 Public surface:
 
 * :func:`declare` / :class:`Capabilities` — what a target claims to support;
-* :class:`ConvCase`, :func:`conv_cases`, :func:`corr2d_cases` — problems and their strategies;
+* :class:`ConvCase`, :func:`conv_cases`, :func:`corr2d_cases`, :func:`conv_transpose_cases` — problems
+  and their strategies;
 * :data:`PROPERTIES` — the catalogue of laws, each usable on its own;
 * :class:`Target`, :func:`run_property`, :func:`run_suite` — running the catalogue.
 """
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from conv2d.gate.case import Args, ConvCase
     from conv2d.gate.engine import PROFILES, Failure, GateProfile, PropertyResult, run_property
     from conv2d.gate.laws import PROPERTIES, Property
-    from conv2d.gate.strategies import conv_cases, corr2d_cases
+    from conv2d.gate.strategies import conv_cases, conv_transpose_cases, corr2d_cases
     from conv2d.gate.suite import SuiteReport, run_suite
     from conv2d.gate.target import LoadError, Target, Unsupported, Violation
 
@@ -40,6 +41,7 @@ _HOMES = {
     "Property": "laws",
     "conv_cases": "strategies",
     "corr2d_cases": "strategies",
+    "conv_transpose_cases": "strategies",
     "SuiteReport": "suite",
     "run_suite": "suite",
     "LoadError": "target",
@@ -72,6 +74,7 @@ __all__ = [
     "Violation",
     "capabilities_of",
     "conv_cases",
+    "conv_transpose_cases",
     "corr2d_cases",
     "declare",
     "run_property",

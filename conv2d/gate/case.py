@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -27,12 +27,14 @@ __all__ = [
     "dtype_of",
     "output_size",
     "resolve_padding",
+    "transposed_size",
 ]
 
 Pair = tuple[int, int]
 ValueMode = Literal["uniform", "integer", "biased", "dominant"]
 IntOrPair = int | Pair
 Padding = int | Pair | str
+Kind = Literal["conv2d", "corr2d", "conv_transpose2d"]
 
 #: Memory layouts a case's tensors are drawn in (:data:`conv2d.gate.vocabulary.LAYOUTS`, in draw order).
 INPUT_LAYOUTS: tuple[str, ...] = tuple(LAYOUTS)
@@ -86,6 +88,32 @@ def output_size(size: Pair, kernel: Pair, stride: IntOrPair, padding: Padding, d
     )
 
 
+def transposed_size(
+    size: Pair,
+    kernel: Pair,
+    stride: IntOrPair,
+    padding: IntOrPair,
+    output_padding: IntOrPair,
+    dilation: IntOrPair,
+) -> Pair:
+    """F.conv_transpose2d's output spatial size: ``(H - 1) * s - 2 * p + d * (k - 1) + output_padding + 1`` per axis."""
+    s, p, op, d = as_pair(stride), as_pair(padding), as_pair(output_padding), as_pair(dilation)
+    return (
+        (size[0] - 1) * s[0] - 2 * p[0] + d[0] * (kernel[0] - 1) + op[0] + 1,
+        (size[1] - 1) * s[1] - 2 * p[1] + d[1] * (kernel[1] - 1) + op[1] + 1,
+    )
+
+
+def transposed_taps(kernel: int, stride: int, dilation: int) -> int:
+    """The most kernel taps of one axis that reach one output element of a transposed convolution.
+
+    Output ``o`` receives tap ``t`` from input ``i`` when ``o = i * s - p + t * d``, so the
+    taps reaching ``o`` are those with ``t * d = o + p (mod s)``: an arithmetic progression
+    with step ``s / gcd(s, d)``, of at most ``ceil(k * gcd(s, d) / s)`` members.
+    """
+    return -(-kernel * math.gcd(stride, dilation) // stride)
+
+
 @dataclasses.dataclass(frozen=True)
 class Args:
     """The tensors and parameters of one call, ready to pass to a target."""
@@ -97,9 +125,23 @@ class Args:
     padding: Padding = 0
     dilation: IntOrPair = 1
     groups: int = 1
+    #: set for a transposed convolution (0 or more), ``None`` for every other kind
+    output_padding: IntOrPair | None = None
+
+    @property
+    def transposed(self) -> bool:
+        return self.output_padding is not None
 
     def params(self) -> dict[str, object]:
-        """The keyword parameters beside the tensors."""
+        """The keyword parameters beside the tensors (``output_padding`` for a transposed convolution)."""
+        if self.output_padding is not None:  # F.conv_transpose2d's order
+            return {
+                "stride": self.stride,
+                "padding": self.padding,
+                "output_padding": self.output_padding,
+                "groups": self.groups,
+                "dilation": self.dilation,
+            }
         return {
             "stride": self.stride,
             "padding": self.padding,
@@ -159,7 +201,9 @@ class ConvCase:
     """One convolution problem, fully determined and reproducible.
 
     ``kind="corr2d"`` cases are single-channel, unbatched and unparametrised:
-    they materialise to 2-D ``X`` and ``K``. ``exponent`` scales the input by
+    they materialise to 2-D ``X`` and ``K``. ``kind="conv_transpose2d"`` cases are
+    F.conv_transpose2d problems: ``in_channels`` and ``height``/``width`` are its input's,
+    the weight is ``(C_in, C_out / groups, kh, kw)`` and ``output_padding`` is passed. ``exponent`` scales the input by
     ``2**exponent`` and the weight by ``2**-exponent``: every product keeps its
     value, but the operands reach large and small magnitudes.
     """
@@ -183,7 +227,12 @@ class ConvCase:
     values: ValueMode = "uniform"
     exponent: int = 0
     seed: int = 0
-    kind: Literal["conv2d", "corr2d"] = "conv2d"
+    kind: Kind = "conv2d"
+    output_padding: IntOrPair = 0
+
+    @property
+    def transposed(self) -> bool:
+        return self.kind == "conv_transpose2d"
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -200,10 +249,22 @@ class ConvCase:
     def weight_shape(self) -> tuple[int, ...]:
         if self.kind == "corr2d":
             return self.kernel
+        if self.transposed:
+            return (self.in_channels, self.out_channels // self.groups, *self.kernel)
         return (self.out_channels, self.in_channels // self.groups, *self.kernel)
 
     @property
     def out_spatial(self) -> Pair:
+        if self.transposed:
+            assert not isinstance(self.padding, str)
+            return transposed_size(
+                (self.height, self.width),
+                self.kernel,
+                self.stride,
+                self.padding,
+                self.output_padding,
+                self.dilation,
+            )
         return output_size((self.height, self.width), self.kernel, self.stride, self.padding, self.dilation)
 
     @property
@@ -216,7 +277,16 @@ class ConvCase:
 
     @property
     def reduction_length(self) -> int:
-        """K = C_in / groups * kh * kw: the number of products summed per output element."""
+        """K: the most products summed into one output element.
+
+        C_in / groups * kh * kw for a convolution. For a transposed convolution only the taps
+        that meet an input element reach an output element: C_in / groups * prod over the axes
+        of ``ceil(k * gcd(s, d) / s)`` (:func:`transposed_taps`).
+        """
+        if self.transposed:
+            s, d = as_pair(self.stride), as_pair(self.dilation)
+            taps = [transposed_taps(k, s[a], d[a]) for a, k in enumerate(self.kernel)]
+            return (self.in_channels // self.groups) * taps[0] * taps[1]
         return (self.in_channels // self.groups) * self.kernel[0] * self.kernel[1]
 
     @property
@@ -224,11 +294,16 @@ class ConvCase:
         """Products summed per element of grad_input, grad_weight and grad_bias.
 
         grad_input sums C_out/groups * kh * kw products; grad_weight and grad_bias sum one
-        product per batch item and output position, N * H_out * W_out.
+        product per batch item and output position, N * H_out * W_out. A transposed
+        convolution's input gradient is a convolution (C_out/groups * kh * kw products) and
+        its weight gradient sums one product per input position, N * H * W.
         """
         out_h, out_w = self.out_spatial
         per_plane = (self.batch or 1) * out_h * out_w
-        return (self.out_channels // self.groups) * self.kernel[0] * self.kernel[1], per_plane, per_plane
+        taps = (self.out_channels // self.groups) * self.kernel[0] * self.kernel[1]
+        if self.transposed:
+            return taps, (self.batch or 1) * self.height * self.width, per_plane
+        return taps, per_plane, per_plane
 
     def grad_reduction(self, which: str) -> int:
         """:attr:`grad_reductions` of one gradient, ``which`` being ``"input"``, ``"weight"`` or ``"bias"``."""
@@ -279,10 +354,18 @@ class ConvCase:
         With positive data in [1, 2), every later product then falls below half the
         spacing of the running sum: accumulated in the dtype itself, the sum stagnates
         and the error grows like K * u(dtype) * |y|, while a float32 accumulator (F.conv2d's
-        contract for float16/bfloat16) stays exact to within u * |y|.
+        contract for float16/bfloat16) stays exact to within u * |y|. A transposed case's
+        taps other than the first are scaled down by the same factor instead.
         """
         scaled = weight.clone()
-        first = (..., 0, 0) if scaled.dim() == 2 else (slice(None), 0, 0, 0)
+        if self.transposed:
+            # a transposed kernel may sum each tap over the channels first and then the taps (col2im):
+            # every tap but the first is scaled down instead, so that a whole tap's partial sum falls
+            # below half the spacing of the first tap's (the output stays of the data's size)
+            rest = torch.ones_like(scaled, dtype=torch.bool)
+            rest[:, :, 0, 0] = False
+            return torch.where(rest, scaled * 2.0 ** -(_BITS[self.dtype] + 1), scaled)
+        first: tuple[Any, ...] = (..., 0, 0) if scaled.dim() == 2 else (slice(None), 0, 0, 0)
         scaled[first] = scaled[first] * 2.0 ** (_BITS[self.dtype] + 1)
         return scaled
 
@@ -307,6 +390,8 @@ class ConvCase:
         b = make((self.out_channels,), self.bias_layout, 2) if self.bias else None
         if self.kind == "corr2d":
             return Args(x, w, None)
+        if self.transposed:
+            return Args(x, w, b, self.stride, self.padding, self.dilation, self.groups, self.output_padding)
         return Args(x, w, b, self.stride, self.padding, self.dilation, self.groups)
 
     def describe(self) -> str:
@@ -317,8 +402,11 @@ class ConvCase:
             head = (
                 f"input{self.input_shape} weight{self.weight_shape}"
                 f"{' +bias' if self.bias else ''} stride={self.stride!r} padding={self.padding!r}"
+                f"{f' output_padding={self.output_padding!r}' if self.transposed else ''}"
                 f" dilation={self.dilation!r} groups={self.groups}"
             )
+            if self.transposed:
+                head = f"conv_transpose2d {head}"
         layouts = f"layouts={self.input_layout}/{self.weight_layout}"
         scaled = f" scaled 2**{self.exponent}/2**{-self.exponent}" if self.exponent else ""
         return f"{head} {self.dtype} {self.device} {layouts} values={self.values}{scaled}"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 __all__ = ["DEVICES", "DEVICE_CHOICES", "KINDS", "expand_devices"]
 
-#: The signatures a target may have: F.conv2d's, or a seed-style ``corr2d(X, K)``.
-KINDS: tuple[str, ...] = ("conv2d", "corr2d")
+#: The signatures a target may have: F.conv2d's, a seed-style ``corr2d(X, K)``, or F.conv_transpose2d's.
+KINDS: tuple[str, ...] = ("conv2d", "corr2d", "conv_transpose2d")
 
 #: The devices the gate knows.
 DEVICES: tuple[str, ...] = ("cpu", "cuda")

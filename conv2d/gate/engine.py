@@ -28,7 +28,7 @@ from conv2d.gate.determinism import seeded_search
 from conv2d.gate.diagnosis import explain
 from conv2d.gate.laws import Note, Property, applicable, collect_notes
 from conv2d.gate.reference import GateError
-from conv2d.gate.strategies import conv_cases, corr2d_cases
+from conv2d.gate.strategies import cases_for
 from conv2d.gate.target import CallTimeout, Target, Unsupported, Violation
 
 __all__ = [
@@ -367,7 +367,7 @@ def run_property(
     refused = _refusal(prop, target, device)
     if refused is not None:
         return PropertyResult(prop.name, prop.law, device, "holds").with_status(*refused)
-    make = corr2d_cases if target.kind == "corr2d" else conv_cases
+    make = cases_for(target.kind)
     strategy = make(target.capabilities, device=device, require=prop.require)
     examples = round(prop.examples * profile.scale)
     state = _Search(start=time.perf_counter())

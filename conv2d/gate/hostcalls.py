@@ -1,7 +1,7 @@
 """Which regions of known torch bugs the host's convolution was called in while a law was checked.
 
-The gate installs a thin tracer on ``torch.nn.functional.conv2d`` and
-``torch.conv2d`` in the processes that run targets, *before* the target is
+The gate installs a thin tracer on ``torch.nn.functional.conv2d``,
+``torch.conv2d`` and their transposed twins in the processes that run targets, *before* the target is
 loaded. Each call of the host's convolution — by a target that *is* torch's
 (``torch.nn.functional:conv2d``), or by one that calls it inside (a grouped
 kernel slicing its input per group) — is matched against the regions of
@@ -38,27 +38,53 @@ _LOCK = threading.Lock()
 _RECORDERS: list[set[str]] = []
 _CALLBACK: list[Callable[[list[str]], None]] = []
 _MARK = "__conv2d_host_kernel__"
-_OWNERS: tuple[tuple[Any, str], ...] = ((torch.nn.functional, "conv2d"), (torch, "conv2d"))
-_PARAMETERS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
-_DEFAULTS = (None, None, None, 1, 0, 1, 1)
+_OWNERS: tuple[tuple[Any, str], ...] = (
+    (torch.nn.functional, "conv2d"),
+    (torch, "conv2d"),
+    (torch.nn.functional, "conv_transpose2d"),
+    (torch, "conv_transpose2d"),
+)
+#: Each traced operator's parameters in order, with their defaults.
+_SIGNATURES: dict[str, tuple[tuple[str, Any], ...]] = {
+    "conv2d": (
+        ("input", None),
+        ("weight", None),
+        ("bias", None),
+        ("stride", 1),
+        ("padding", 0),
+        ("dilation", 1),
+        ("groups", 1),
+    ),
+    "conv_transpose2d": (
+        ("input", None),
+        ("weight", None),
+        ("bias", None),
+        ("stride", 1),
+        ("padding", 0),
+        ("output_padding", 0),
+        ("groups", 1),
+        ("dilation", 1),
+    ),
+}
 
 
-def call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Args | None:
-    """F.conv2d's arguments as an :class:`Args`, or None when they do not even bind."""
-    values = dict(zip(_PARAMETERS, _DEFAULTS, strict=True))
-    if len(args) > len(_PARAMETERS) or set(kwargs) - set(_PARAMETERS):
+def call_args(args: tuple[Any, ...], kwargs: dict[str, Any], op: str = "conv2d") -> Args | None:
+    """The arguments of F.conv2d (or F.conv_transpose2d, ``op``) as an :class:`Args`, or None when they do not bind."""
+    names = [name for name, _ in _SIGNATURES[op]]
+    values = dict(_SIGNATURES[op])
+    if len(args) > len(names) or set(kwargs) - set(names):
         return None
-    values.update(zip(_PARAMETERS, args, strict=False))
+    values.update(zip(names, args, strict=False))
     values.update(kwargs)
     if not isinstance(values["input"], torch.Tensor) or not isinstance(values["weight"], torch.Tensor):
         return None
     return Args(**values)
 
 
-def _trace(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _trace(fn: Callable[..., Any], op: str = "conv2d") -> Callable[..., Any]:
     @functools.wraps(fn)
     def traced(*args: Any, **kwargs: Any) -> Any:
-        call = call_args(args, kwargs)
+        call = call_args(args, kwargs, op)
         names = regions_of(call) if call is not None else []
         if names:
             with _LOCK:
@@ -83,16 +109,15 @@ def install(on_regions: Callable[[list[str]], None] | None = None) -> None:
             fn = getattr(owner, attr)
             if getattr(fn, _MARK, False):
                 continue
-            traced = wrapped.setdefault(
-                id(fn), _trace(fn)
-            )  # F.conv2d and torch.conv2d: one object, one tracer
+            # F.conv2d and torch.conv2d: one object, one tracer (so too the transposed pair)
+            traced = wrapped.setdefault(id(fn), _trace(fn, attr))
             setattr(owner, attr, traced)
         if on_regions is not None:
             _CALLBACK[:] = [on_regions]
 
 
 def is_host_kernel(fn: object) -> bool:
-    """Whether ``fn`` is the host's own convolution (traced or not): ``torch.nn.functional.conv2d``."""
+    """Whether ``fn`` is the host's own convolution (traced or not): ``F.conv2d`` or ``F.conv_transpose2d``."""
     return bool(getattr(fn, _MARK, False)) or any(fn is getattr(owner, attr) for owner, attr in _OWNERS)
 
 
@@ -119,7 +144,7 @@ def traced_target(target: Any) -> Iterator[None]:
     install()
     original = target.fn
     if is_host_kernel(original) and not getattr(original, _MARK, False):
-        target.fn = _trace(original)
+        target.fn = _trace(original, "conv_transpose2d" if target.kind == "conv_transpose2d" else "conv2d")
     try:
         yield
     finally:

@@ -61,7 +61,15 @@ class _Declares(Protocol):
 
 
 def transform_length(case: ConvCase) -> int:
-    """The length of the 2-D transform a linear (not circular) FFT convolution of ``case`` needs."""
+    """The length of the 2-D transform a linear (not circular) FFT convolution of ``case`` needs.
+
+    A transposed convolution is the linear convolution of the zero-inserted input, before the
+    padding crops it: ``(H - 1) * s + d * (k - 1) + 1 + output_padding`` per axis.
+    """
+    if case.transposed:
+        out_h, out_w = case.out_spatial
+        ph, pw = as_pair(case.padding)  # type: ignore[arg-type]
+        return (out_h + 2 * ph) * (out_w + 2 * pw)
     top, bottom, left, right = resolve_padding(case.padding, case.kernel, as_pair(case.dilation))
     dh, dw = as_pair(case.dilation)
     eh, ew = dh * (case.kernel[0] - 1) + 1, dw * (case.kernel[1] - 1) + 1

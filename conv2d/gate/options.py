@@ -112,7 +112,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "target",
         cli=Door(
-            "'package.module:function' (default: the built-in core, conv2d.functional:conv2d or :corr2d)",
+            "'package.module:function' (default: the built-in core of the kind: conv2d.functional:conv2d, "
+            ":corr2d or conv2d.family:conv_transpose2d)",
             flags=("target",),
             settings={"nargs": "?"},
         ),
@@ -126,8 +127,11 @@ OPTIONS: tuple[Option, ...] = (
         "kind",
         choices=KINDS,
         default="conv2d",
-        cli=Door("conv2d: F.conv2d's signature (default); corr2d: corr2d(X, K) on 2-D tensors"),
-        plugin=Door("signature of the target: F.conv2d's (default) or corr2d(X, K)"),
+        cli=Door(
+            "conv2d: F.conv2d's signature (default); corr2d: corr2d(X, K) on 2-D tensors; "
+            "conv_transpose2d: F.conv_transpose2d's signature"
+        ),
+        plugin=Door("signature of the target: F.conv2d's (default), corr2d(X, K) or F.conv_transpose2d's"),
     ),
     Option(
         "device",

@@ -36,6 +36,7 @@ __all__ = [
     "reference",
     "reference_grads",
     "second_order_scales",
+    "transposed_products",
 ]
 
 _aten = torch.ops.aten
@@ -69,6 +70,8 @@ class _Geometry:
     stride: tuple[int, int]
     dilation: tuple[int, int]
     groups: int
+    #: (height, width) output padding of a transposed convolution; None for a convolution
+    output_padding: tuple[int, int] | None = None
 
 
 def _geometry(args: Args, x: torch.Tensor, w: torch.Tensor) -> _Geometry:
@@ -76,8 +79,12 @@ def _geometry(args: Args, x: torch.Tensor, w: torch.Tensor) -> _Geometry:
         return _Geometry(False, (0, 0, 0, 0), (1, 1), (1, 1), 1)
     kernel = (w.shape[-2], w.shape[-1])
     d = as_pair(args.dilation)  # type: ignore[arg-type]
+    batched, stride = x.dim() == 4, as_pair(args.stride)  # type: ignore[arg-type]
+    if args.output_padding is not None:  # transposed: padding crops the output, per axis on both sides
+        ph, pw = as_pair(args.padding)  # type: ignore[arg-type]
+        return _Geometry(batched, (pw, pw, ph, ph), stride, d, args.groups, as_pair(args.output_padding))
     top, bottom, left, right = resolve_padding(args.padding, kernel, d)  # type: ignore[arg-type]
-    return _Geometry(x.dim() == 4, (left, right, top, bottom), as_pair(args.stride), d, args.groups)  # type: ignore[arg-type]
+    return _Geometry(batched, (left, right, top, bottom), stride, d, args.groups)
 
 
 def _as4d(x: torch.Tensor, w: torch.Tensor, geo: _Geometry) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,8 +100,22 @@ def _restore(out: torch.Tensor, x: torch.Tensor, geo: _Geometry) -> torch.Tensor
 
 
 def _conv(geo: _Geometry, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """torch's convolution operator on explicitly padded input."""
+    """torch's convolution operator on explicitly padded input (transposed: with its own padding)."""
     x4, w4 = _as4d(x, w, geo)
+    if geo.output_padding is not None:
+        ph, pw = geo.pads[2], geo.pads[0]
+        out = _CONVOLUTION(
+            x4,
+            w4,
+            b,
+            list(geo.stride),
+            [ph, pw],
+            list(geo.dilation),
+            True,
+            list(geo.output_padding),
+            geo.groups,
+        )
+        return _restore(out, x, geo)
     padded = _PAD(x4, list(geo.pads), 0.0)
     out = _CONVOLUTION(padded, w4, b, list(geo.stride), [0, 0], list(geo.dilation), False, [0, 0], geo.groups)
     return _restore(out, x, geo)
@@ -125,6 +146,56 @@ def _shifted_sum(geo: _Geometry, x: torch.Tensor, w: torch.Tensor, b: torch.Tens
     if b is not None:
         out = out + b.reshape(1, o, 1, 1)
     return _restore(out, x, geo)
+
+
+def _scatter_sum(
+    geo: _Geometry, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, products: bool = False
+) -> torch.Tensor:
+    """A transposed convolution as a sum over kernel taps: each tap's channel contraction of the
+    whole input, added into the output every stride rows and columns from the tap's offset, then
+    cropped by the padding (output padding extends the bottom and right)."""
+    x4, w4 = _as4d(x, w, geo)
+    assert geo.output_padding is not None
+    n, cin, h, wd = x4.shape
+    _, og, kh, kw = w4.shape
+    (sh, sw), (dh, dw), g = geo.stride, geo.dilation, geo.groups
+    oph, opw = geo.output_padding
+    ph, pw = geo.pads[2], geo.pads[0]
+    full_h, full_w = (h - 1) * sh + dh * (kh - 1) + 1 + oph, (wd - 1) * sw + dw * (kw - 1) + 1 + opw
+    xg = x4.reshape(n, g, cin // g, h, wd)
+    wg = w4.reshape(g, cin // g, og, kh, kw)
+    out = x4.new_zeros(n, g, og, full_h, full_w)
+    for u in range(kh):
+        for v in range(kw):
+            if products:  # every product formed and summed as IEEE says: NaN * 0 and inf * 0 are NaN
+                part = (xg[:, :, :, None] * wg[None, :, :, :, u, v, None, None]).sum(dim=2)
+            else:
+                part = _EINSUM("ngchw,gco->ngohw", [xg, wg[..., u, v]])
+            rows, cols = (
+                slice(u * dh, u * dh + (h - 1) * sh + 1, sh),
+                slice(v * dw, v * dw + (wd - 1) * sw + 1, sw),
+            )
+            out[..., rows, cols] = out[..., rows, cols] + part
+    out = out[..., ph : full_h - ph, pw : full_w - pw].reshape(n, g * og, full_h - 2 * ph, full_w - 2 * pw)
+    if b is not None:
+        out = out + b.reshape(1, -1, 1, 1)
+    return _restore(out, x, geo)
+
+
+def transposed_products(args: Args) -> torch.Tensor:
+    """A transposed convolution of ``args`` in float64 from the products of real elements only.
+
+    No inserted zero and no cropped position enters a product, and every product is formed, so
+    NaN and infinities propagate exactly as IEEE arithmetic says (the special-values law's exact result).
+    """
+    x, w, b = as_float64(args.input), as_float64(args.weight), as_float64(args.bias)
+    assert x is not None and w is not None
+    return _scatter_sum(_geometry(args, x, w), x, w, b, products=True)
+
+
+def _second(geo: _Geometry):  # type: ignore[no-untyped-def]
+    """The independent second algorithm for ``geo``'s kind of convolution."""
+    return _shifted_sum if geo.output_padding is None else _scatter_sum
 
 
 def _cross_check(
@@ -224,8 +295,10 @@ class ExactGrads:
     bias: Exact | None
 
 
-def _reduction(w: torch.Tensor) -> int:
-    """K: the products summed per output element (C_in / groups * kh * kw)."""
+def _reduction(w: torch.Tensor, geo: _Geometry) -> int:
+    """K, at most: the products summed per output element (C_in / groups * kh * kw for a convolution)."""
+    if geo.output_padding is not None:  # (C_in, C_out / groups, kh, kw)
+        return w.shape[0] // geo.groups * w.shape[-2] * w.shape[-1]
     return (w.shape[-3] if w.dim() == 4 else 1) * w.shape[-2] * w.shape[-1]
 
 
@@ -236,9 +309,14 @@ def reference(args: Args) -> Exact:
     geo = _geometry(args, x, w)
     value = _conv(geo, x, w, b)
     magnitude = _conv(geo, _ABS(x), _ABS(w), None if b is None else _ABS(b))
-    _cross_check("the output", args, value, _shifted_sum(geo, x, w, b), magnitude, _reduction(w))
+    _cross_check("the output", args, value, _second(geo)(geo, x, w, b), magnitude, _reduction(w, geo))
     unbiased = None if b is None else _conv(geo, x, w, None)
-    return Exact(value, magnitude, forward_scale(x, w, geo.groups), unbiased)
+    scale = (
+        forward_scale(x, w, geo.groups)
+        if geo.output_padding is None
+        else _grad_input_scale(x, w, geo.groups)  # the adjoint of the convolution with this weight
+    )
+    return Exact(value, magnitude, scale, unbiased)
 
 
 def _grads(
@@ -264,18 +342,22 @@ def reference_grads(args: Args, grad_output: torch.Tensor) -> ExactGrads:
     absb = None if b is None else _ABS(b)
     values = _grads(geo, _conv, x, w, b, g)
     mags = _grads(geo, _conv, _ABS(x), _ABS(w), absb, _ABS(g))
-    checks = _grads(geo, _shifted_sum, x, w, b, g)
+    checks = _grads(geo, _second(geo), x, w, b, g)
     names = ("the input gradient", "the weight gradient", "the bias gradient")
-    out_h, out_w = g.shape[-2], g.shape[-1]
-    per_plane = (g.shape[0] if g.dim() == 4 else 1) * out_h * out_w
-    ks = ((w.shape[0] // geo.groups if w.dim() == 4 else 1) * w.shape[-2] * w.shape[-1], per_plane, per_plane)
+    batch = g.shape[0] if g.dim() == 4 else 1
+    per_plane = batch * g.shape[-2] * g.shape[-1]
+    if geo.output_padding is None:
+        taps = (w.shape[0] // geo.groups if w.dim() == 4 else 1) * w.shape[-2] * w.shape[-1]
+        ks = (taps, per_plane, per_plane)
+        scales = [_grad_input_scale(g, w, geo.groups), _grad_weight_scale(x, g, geo.groups)]
+    else:  # the input gradient of a transposed convolution is the convolution of g with w
+        ks = (w.shape[1] * w.shape[-2] * w.shape[-1], batch * x.shape[-2] * x.shape[-1], per_plane)
+        scales = [forward_scale(g, w, geo.groups), _grad_weight_scale(g, x, geo.groups)]
     for name, v, c, m, k in zip(names, values, checks, mags, ks, strict=False):
         _cross_check(name, args, v, c, m, k)
-    scales = [
-        _grad_input_scale(g, w, geo.groups),
-        _grad_weight_scale(x, g, geo.groups),
-        torch.zeros((), dtype=_F64),  # a bias gradient is a plain sum: no transform mixes planes into it
-    ]
+    scales.append(
+        torch.zeros((), dtype=_F64)
+    )  # a bias gradient is a plain sum: no transform mixes planes into it
     exact = [Exact(v, m, s) for v, m, s in zip(values, mags, scales, strict=False)]
     return ExactGrads(exact[0], exact[1], exact[2] if b is not None else None)
 
@@ -289,7 +371,7 @@ def exact_conv(args: Args, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | N
 
 
 def second_order_scales(
-    v: torch.Tensor, u_x: torch.Tensor, u_w: torch.Tensor, groups: int
+    v: torch.Tensor, u_x: torch.Tensor, u_w: torch.Tensor, groups: int, transposed: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Norm-wise scales of the double-backward products (float64 tensors of the output's, input's and weight's shapes).
 
@@ -298,4 +380,6 @@ def second_order_scales(
     scale of that first-order gradient.
     """
     v, u_x, u_w = (t.detach().to("cpu", _F64) for t in (v, u_x, u_w))
+    if transposed:  # its input gradient is a convolution; its weight gradient correlates v with u_x
+        return forward_scale(v, u_w, groups), _grad_weight_scale(v, u_x, groups)
     return _grad_input_scale(v, u_w, groups), _grad_weight_scale(u_x, v, groups)

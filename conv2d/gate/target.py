@@ -16,12 +16,12 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from conv2d.gate.capabilities import Capabilities, capabilities_of
-from conv2d.gate.case import Args
+from conv2d.gate.case import Args, Kind
 from conv2d.gate.state import changes, global_state, restore
 
 __all__ = [
@@ -40,10 +40,12 @@ __all__ = [
 #: Seconds one call (forward or backward) of a target may take.
 DEFAULT_TIMEOUT = 30.0
 
-Kind = Literal["conv2d", "corr2d"]
-
 #: What ``verify`` checks when no target is named: the project's own core.
-BUILTIN_TARGETS: dict[str, str] = {"conv2d": "conv2d.functional:conv2d", "corr2d": "conv2d.functional:corr2d"}
+BUILTIN_TARGETS: dict[str, str] = {
+    "conv2d": "conv2d.functional:conv2d",
+    "corr2d": "conv2d.functional:corr2d",
+    "conv_transpose2d": "conv2d.family:conv_transpose2d",
+}
 
 
 #: Longest message the gate keeps from a target (an exception, printed output); the rest is cut.
@@ -154,7 +156,8 @@ class Target:
     Attributes:
         fn: the callable.
         name: how reports name it (``"module:function"``).
-        kind: ``"conv2d"`` for F.conv2d's signature, ``"corr2d"`` for ``corr2d(X, K)``.
+        kind: ``"conv2d"`` for F.conv2d's signature, ``"corr2d"`` for ``corr2d(X, K)``,
+            ``"conv_transpose2d"`` for F.conv_transpose2d's.
         timeout: seconds one call (forward or backward) may take before it counts as timed out.
         spec: the ``"module:attribute"`` it was loaded from (``None`` for a callable given
             directly): a target with a spec can be run in worker processes.
@@ -185,6 +188,10 @@ class Target:
                 bias=False,
                 unbatched=False,
                 padding=(),
+            )
+        if self.kind == "conv_transpose2d":  # F.conv_transpose2d takes no padding string
+            self.capabilities = dataclasses.replace(
+                self.capabilities, padding=tuple(p for p in self.capabilities.padding if p in ("int", "pair"))
             )
 
     @classmethod

@@ -82,6 +82,7 @@ class UpstreamBug:
             ``present`` or ``absent``. For a crash (``crash=True``), the child dying is ``present``.
         crash: the bug kills the process.
         kind: ``"bug"`` or ``"behaviour"`` (a platform choice, such as flushing subnormals).
+        op: the torch operator it is in: ``"conv2d"`` or ``"conv_transpose2d"``.
     """
 
     name: str
@@ -94,11 +95,13 @@ class UpstreamBug:
     probe: str
     crash: bool = False
     kind: Literal["bug", "behaviour"] = "bug"
+    op: Literal["conv2d", "conv_transpose2d"] = "conv2d"
 
     @property
     def command(self) -> str:
         """The gate command that looks for it."""
-        return f"python -m conv2d verify torch.nn.functional:conv2d --property {self.law}"
+        kind = "" if self.op == "conv2d" else f" --kind {self.op}"
+        return f"python -m conv2d verify torch.nn.functional:{self.op}{kind} --property {self.law}"
 
 
 # -- region helpers: each takes one call's arguments as F.conv2d received them -------------------------------
@@ -339,12 +342,66 @@ print("present" if float(y) == 0 else "absent")""",
     )
 
 
+_HALF_TAPS = UpstreamBug(
+    "float16-transposed-taps-summed-in-float16",
+    "F.conv_transpose2d in float16 on the CPU sums the kernel taps that reach an output element in "
+    "float16, so its error grows with the kernel instead of staying within float32 accumulation",
+    """\
+import torch, torch.nn.functional as F
+x = (torch.rand(2, 4, 9, 9) + 1).half(); w = (torch.rand(4, 3, 7, 7) + 1).half()
+exact = F.conv_transpose2d(x.double(), w.double())
+print(((F.conv_transpose2d(x, w).double() - exact).abs() / exact).max() / 2**-11)  # ~4.5 units of float16 rounding""",
+    "torch 2.13.0 CPU (slow_conv_transpose2d, col2im in the dtype), AMD EPYC (Zen 4); also with oneDNN off; "
+    "bfloat16 through oneDNN is right, bfloat16 with oneDNN off is not",
+    "matches-reference",
+    "float16 transposed convolutions where more than one kernel tap reaches an output element (measured on "
+    "positive data: 0.96, 2.1, 2.3, 3.4 and 4.5 units of float16 rounding for 1x1, 2x2, 3x3, 5x5 and 7x7 "
+    "kernels at stride 1; float32 accumulation keeps under 1)",
+    lambda call: (
+        call.transposed
+        and _dtype(call) == torch.float16
+        and int(call.weight.shape[-2] * call.weight.shape[-1]) > 1
+    ),
+    """\
+x = (torch.rand(2, 4, 9, 9) + 1).half(); w = (torch.rand(4, 3, 7, 7) + 1).half()
+exact = torch.ops.aten.convolution.default(x.double(), w.double(), None, [1, 1], [0, 0], [1, 1], True, [0, 0], 1)
+err = ((F.conv_transpose2d(x, w).double() - exact).abs() / exact).max() / 2**-11
+print("present" if err > 2 else "absent")""",
+    op="conv_transpose2d",
+)
+
+_BF16_DILATION_ZERO = UpstreamBug(
+    "bfloat16-transposed-dilation-zero-accepted",
+    "F.conv_transpose2d accepts dilation=0 in bfloat16 (with a 1x1 kernel) and returns a tensor, where every "
+    "other dtype raises 'dilation should be greater than zero'",
+    """\
+import torch, torch.nn.functional as F
+x = torch.rand(1, 1, 1, dtype=torch.bfloat16); w = torch.rand(1, 1, 1, 1, dtype=torch.bfloat16)
+print(F.conv_transpose2d(x, w, dilation=0))  # a tensor; float32 raises""",
+    "torch 2.13.0 CPU, AMD EPYC (Zen 4); larger kernels are rejected by oneDNN with 'could not create a "
+    "primitive descriptor', float16/float32/float64 with a clear message",
+    "invalid-transposed-input",
+    "bfloat16 transposed convolutions with a zero dilation on either axis",
+    lambda call: call.transposed and _dtype(call) == torch.bfloat16 and min(_pair(call.dilation)) == 0,
+    """\
+x = torch.rand(1, 1, 1, dtype=torch.bfloat16); w = torch.rand(1, 1, 1, 1, dtype=torch.bfloat16)
+try:
+    F.conv_transpose2d(x, w, dilation=0)
+    print("present")
+except RuntimeError:
+    print("absent")""",
+    op="conv_transpose2d",
+)
+
+
 BUGS: tuple[UpstreamBug, ...] = (
     _BF16_STRIDED,
     _HEAP,
     _GRAD64,
     _BF16_DILATED,
     _SLICE,
+    _HALF_TAPS,
+    _BF16_DILATION_ZERO,
     _flush_entry(
         "bfloat16",
         "torch 2.13.0 CPU, Intel Xeon with AMX and AMD EPYC (Zen 4, avx512_bf16): bfloat16 kernels and GEMMs "
@@ -375,7 +432,10 @@ def entry(name: str) -> UpstreamBug:
 def regions_of(call: Args) -> list[str]:
     """The names of the entries whose region contains this call of the host's convolution."""
     names = []
+    op = "conv_transpose2d" if call.transposed else "conv2d"
     for bug in BUGS:
+        if bug.op != op:
+            continue
         try:
             inside = bug.affects(call)
         except Exception:  # arguments the host itself rejects (the invalid-input law) lie in no region

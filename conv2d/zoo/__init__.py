@@ -9,26 +9,31 @@ gate's CLI as ``"conv2d.zoo.<module>:<name>"`` (its ``target``).
   ``WITNESSES``: the conv2d mutants in the family modules (``conv2d.zoo.geometry``,
   ``channels``, ``contract``, ``kernels``, ``layout``, ``precision``, ``backward``,
   ``runtime``; ``conv2d.zoo.mutants`` gathers them all, and their witnesses), the
-  corr2d ones in ``conv2d.zoo.corr2d``;
+  corr2d ones in ``conv2d.zoo.corr2d``, the conv_transpose2d ones in ``conv2d.zoo.transposed``;
 * :data:`CORRECT` — alternatives that round differently from F.conv2d, each with its
-  algorithm ``family`` (``conv2d.zoo.correct``, ``conv2d.zoo.corr2d``).
+  algorithm ``family`` (``conv2d.zoo.correct``, ``conv2d.zoo.corr2d``, ``conv2d.zoo.transposed``).
 """
 
 from __future__ import annotations
 
-from conv2d.zoo import corr2d, correct, mutants
+from conv2d.zoo import corr2d, correct, mutants, transposed
 from conv2d.zoo._entry import REGISTRY, ZooEntry
 
 __all__ = ["CORRECT", "MUTANTS", "ZooEntry", "by_name"]
 
-#: Where each module's entries come in the zoo's order: the conv2d families, then correct, then corr2d.
-_MODULES = (*(family.__name__ for family in mutants.FAMILIES), correct.__name__, corr2d.__name__)
+#: Where each module's entries come in the zoo's order: the conv2d families, correct, corr2d, transposed.
+_MODULES = (
+    *(family.__name__ for family in mutants.FAMILIES),
+    correct.__name__,
+    corr2d.__name__,
+    transposed.__name__,
+)
 
 _ALL: tuple[ZooEntry, ...] = tuple(sorted(REGISTRY, key=lambda e: _MODULES.index(e.fn.__module__)))
 
-#: Every buggy entry, conv2d and corr2d kinds together.
+#: Every buggy entry, of every kind.
 MUTANTS: tuple[ZooEntry, ...] = tuple(entry for entry in _ALL if not entry.correct)
-#: Every correct alternative, conv2d and corr2d kinds together.
+#: Every correct alternative, of every kind.
 CORRECT: tuple[ZooEntry, ...] = tuple(entry for entry in _ALL if entry.correct)
 
 

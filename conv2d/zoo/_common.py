@@ -17,12 +17,13 @@ import dataclasses
 import inspect
 import operator
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from conv2d.gate.case import Kind
 from conv2d.gate.vocabulary import Category
 from conv2d.zoo._entry import REGISTRY, register
 
@@ -128,7 +129,7 @@ def entry(
     category: Category | None = None,
     family: str = "",
     modelled_on: str = "",
-    kind: Literal["conv2d", "corr2d"] = "conv2d",
+    kind: Kind = "conv2d",
     correct: bool = False,
 ) -> Callable[[Fn], Fn]:
     """``register`` in the zoo's registry, with the summary taken from the docstring's first line.
@@ -159,7 +160,7 @@ def entry(
 
 
 def registrar(
-    kind: Literal["conv2d", "corr2d"],
+    kind: Kind,
 ) -> tuple[dict[str, Witness], Callable[[Category, str, Witness], Callable[[Fn], Fn]]]:
     """A module's witness table, and its mutants' decorator factory ``(category, modelled_on, witness)``.
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
+from conv2d.gate.case import Kind
 from conv2d.gate.vocabulary import Category
 
 __all__ = ["REGISTRY", "ZooEntry", "register"]
@@ -21,7 +22,8 @@ class ZooEntry:
     Attributes:
         name: the attribute name in its module; ``target`` is ``"module:name"``.
         target: the string the gate's CLI takes to load it.
-        kind: ``"conv2d"`` (F.conv2d's signature) or ``"corr2d"`` (``corr2d(X, K)`` on 2-D tensors).
+        kind: ``"conv2d"`` (F.conv2d's signature), ``"corr2d"`` (``corr2d(X, K)`` on 2-D tensors) or
+            ``"conv_transpose2d"`` (F.conv_transpose2d's signature).
         category: the bug class, e.g. ``Category.LAYOUT``; ``None`` for a correct alternative.
         summary: one line saying what is wrong (or how it computes, for a correct one).
         modelled_on: the real bug it emulates (public issue if known), or ``""``.
@@ -32,7 +34,7 @@ class ZooEntry:
 
     name: str
     target: str
-    kind: Literal["conv2d", "corr2d"]
+    kind: Kind
     category: Category | None
     summary: str
     modelled_on: str
@@ -48,7 +50,7 @@ REGISTRY: list[ZooEntry] = []
 def register(
     registry: list[ZooEntry],
     *,
-    kind: Literal["conv2d", "corr2d"] = "conv2d",
+    kind: Kind = "conv2d",
     category: Category | None = None,
     family: str = "",
     summary: str,

@@ -9,6 +9,7 @@ from torch import Tensor
 from conv2d.gate.case import Args, ConvCase
 from conv2d.gate.diagnosis.gradients import Which, identify_gradient
 from conv2d.gate.diagnosis.identify import identify
+from conv2d.gate.diagnosis.transposed import transposed_diagnosis
 from conv2d.gate.judge import case_bound, contract
 from conv2d.gate.reference import reference, reference_grads
 
@@ -38,6 +39,14 @@ def _explain_output(target: Any, case: ConvCase, args: Args, out: Tensor) -> lis
     from conv2d.gate.errormap import error_map
 
     held_to = contract(target, case)
+    if case.transposed:  # the family's own variants; then the error map, as for a convolution
+        said = transposed_diagnosis(out, case, args, held_to, target)
+        exact = reference(args)
+        lines = [] if said is None else [said]
+        if tuple(out.shape) == tuple(exact.value.shape):
+            emap = error_map(out, exact.value, case_bound(case, exact, held_to))
+            lines += [emap.text()] if emap.total_violations else []
+        return lines
     exact = reference(args)
     found = identify(out, case, args, precision=held_to, exact=exact, target=target)
     lines = [] if found is None else [found.line]
@@ -80,7 +89,7 @@ def explain(target: Any, case: ConvCase, law: str) -> list[str]:
     """
     from conv2d.gate.laws import target_grads  # late: the laws may import this package
 
-    if law not in explained_laws() or case.kind not in ("conv2d", "corr2d"):
+    if law not in explained_laws() or (case.transposed and law == "gradients"):
         return []
     args = case.materialize()
     try:

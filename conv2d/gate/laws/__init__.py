@@ -11,7 +11,8 @@ functions, usable outside pytest and outside Hypothesis::
 The laws live one family per module (:mod:`~conv2d.gate.laws.reference`,
 :mod:`~conv2d.gate.laws.api`, :mod:`~conv2d.gate.laws.ieee`,
 :mod:`~conv2d.gate.laws.memory`, :mod:`~conv2d.gate.laws.gradients`,
-:mod:`~conv2d.gate.laws.metamorphic`, :mod:`~conv2d.gate.laws.runtime`); each
+:mod:`~conv2d.gate.laws.metamorphic`, :mod:`~conv2d.gate.laws.runtime`,
+:mod:`~conv2d.gate.laws.transposed`); each
 registers itself with :func:`~conv2d.gate.laws.registry.law`, which places it in
 the run order by its stage and its order within the stage. Importing this package
 registers them all.
@@ -19,7 +20,7 @@ registers them all.
 
 from __future__ import annotations
 
-from conv2d.gate.laws import api, gradients, ieee, memory, metamorphic, reference, runtime
+from conv2d.gate.laws import api, gradients, ieee, memory, metamorphic, reference, runtime, transposed
 from conv2d.gate.laws.api import signature_differences
 from conv2d.gate.laws.gradients import target_grads
 from conv2d.gate.laws.registry import (
@@ -54,4 +55,5 @@ __all__ = [
     "runtime",
     "signature_differences",
     "target_grads",
+    "transposed",
 ]

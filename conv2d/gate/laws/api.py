@@ -9,7 +9,7 @@ their defaults are those of torch's schema for ``aten::conv2d`` (:mod:`conv2d.ga
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -31,10 +31,17 @@ from conv2d.gate.reference import Exact, reference
 from conv2d.gate.rejections import rejected_calls
 from conv2d.gate.target import Target, Unsupported, Violation
 
-__all__ = ["calling_conventions", "empty_batch", "invalid_input", "signature_differences"]
+__all__ = ["calling_conventions", "empty_batch", "invalid_input", "reject_all", "signature_differences"]
 
 
-@law("empty-batch", stage=Stage.API, order=10, kinds=("conv2d",), require=("batched",), examples=12)
+@law(
+    "empty-batch",
+    stage=Stage.API,
+    order=10,
+    kinds=("conv2d", "conv_transpose2d"),
+    require=("batched",),
+    examples=12,
+)
 def empty_batch(target: Target, case: ConvCase) -> None:
     """A batch of zero images gives F.conv2d's empty (0, C_out, H', W') output, dtype and device, and zero gradients."""
     empty = case.replace(batch=0)
@@ -75,8 +82,13 @@ def _returned(target: Target, what: str, bad: Args) -> str | None:
 @law("invalid-input", stage=Stage.API, order=20, kinds=("conv2d",), examples=30)
 def invalid_input(target: Target, case: ConvCase) -> None:
     """Every call F.conv2d rejects among small changes of a valid call (a parameter zero, negative, of the wrong length or type; 'same' padding with a stride; groups that do not divide; a tensor of the wrong rank, channels, dtype or size) raises an error."""
+    reject_all(target, rejected_calls(case.materialize()), "F.conv2d")
+
+
+def reject_all(target: Target, calls: Iterable[tuple[str, Args]], by: str) -> None:
+    """Raise :class:`Violation` naming the first of ``calls`` the target accepted (``by`` rejects them all)."""
     accepted = []
-    for what, bad in rejected_calls(case.materialize()):
+    for what, bad in calls:
         returned = _returned(target, what, bad)
         if returned is not None:
             accepted.append((what, returned))
@@ -85,7 +97,7 @@ def invalid_input(target: Target, case: ConvCase) -> None:
     (what, returned), rest = accepted[0], accepted[1:]
     also = f" (it also accepted {len(rest)} more: {'; '.join(w for w, _ in rest)})" if rest else ""
     raise Violation(
-        f"the call with {what} returned {returned}, but should raise an error, as F.conv2d does{also}"
+        f"the call with {what} returned {returned}, but should raise an error, as {by} does{also}"
     )
 
 

@@ -11,7 +11,7 @@ from conv2d.gate.case import Args, ConvCase, as_pair, resolve_padding
 from conv2d.gate.judge import may_flush
 from conv2d.gate.laws._common import call_checked, delta_weight, f64, within_reference
 from conv2d.gate.laws.registry import Stage, law, notice
-from conv2d.gate.reference import reference
+from conv2d.gate.reference import reference, transposed_products
 from conv2d.gate.target import Target, Violation
 from conv2d.gate.vocabulary import HALF_DTYPES
 
@@ -44,6 +44,8 @@ def _implicit_padding_products(case: ConvCase, args: Args) -> torch.Tensor:
     """
     if case.kind == "corr2d":  # no padding: every product is of real elements
         return reference(args).value
+    if case.transposed:  # no padding enters a transposed convolution's products
+        return transposed_products(args)
     x, w = f64(args.input), f64(args.weight)
     x4 = x if x.dim() == 4 else x[None]
     top, bottom, left, right = resolve_padding(case.padding, case.kernel, as_pair(case.dilation))
@@ -87,6 +89,14 @@ def special_values(target: Target, case: ConvCase) -> None:
     out = f64(call_checked(target, case, special))
     exact = _implicit_padding_products(case, special).to(case.torch_dtype).to(torch.float64)  # dtype overflow
     padded = reference(special).value.to(case.torch_dtype).to(torch.float64)  # padding multiplied in
+    if case.transposed:  # a zero-inserting kernel multiplies a non-finite weight by its inserted zeros
+        bad = ~torch.isfinite(f64(w)).flatten(1).all(dim=1)  # per input channel of the transposed weight
+        per_group = case.out_channels // case.groups
+        spoiled = torch.zeros(case.out_channels, dtype=torch.bool)
+        for c in bad.nonzero().flatten().tolist():
+            group = c // (case.in_channels // case.groups)
+            spoiled[group * per_group : (group + 1) * per_group] = True
+        padded = torch.where(spoiled.view(-1, 1, 1), torch.full_like(exact, float("nan")), exact)
     # Padding may be skipped (F.conv2d, cuDNN) or multiplied in (im2col): an infinite weight over
     # the padding gives NaN one way and a finite value the other, and both are right. An infinite
     # result may also come out NaN: blocked kernels multiply it by a zero pad (inf * 0 = NaN).
@@ -116,7 +126,7 @@ def _power_of_two_above(value: float) -> float:
     "overflow-to-inf",
     stage=Stage.IEEE,
     order=20,
-    kinds=("conv2d",),
+    kinds=("conv2d", "conv_transpose2d"),
     require=("no-bias",),
     examples=15,
     needs=("ieee",),
@@ -145,7 +155,7 @@ def overflow_to_inf(target: Target, case: ConvCase) -> None:
     "subnormals-kept",
     stage=Stage.IEEE,
     order=30,
-    kinds=("conv2d",),
+    kinds=("conv2d", "conv_transpose2d"),
     require=("no-bias",),
     examples=15,
     needs=("ieee",),

@@ -136,7 +136,7 @@ def layout_invariance(target: Target, case: ConvCase) -> None:
     "output-layout",
     stage=Stage.CONTRACT,
     order=70,
-    kinds=("conv2d",),
+    kinds=("conv2d", "conv_transpose2d"),
     require=("batched",),
     examples=20,
     layouts=True,

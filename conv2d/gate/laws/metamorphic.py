@@ -110,7 +110,7 @@ def flipped_kernel(target: Target, case: ConvCase) -> None:
     "bias-superposition",
     stage=Stage.METAMORPHIC,
     order=40,
-    kinds=("conv2d",),
+    kinds=("conv2d", "conv_transpose2d"),
     require=("bias",),
     examples=30,
     needs=("bias",),
@@ -136,7 +136,7 @@ def bias_superposition(target: Target, case: ConvCase) -> None:
     "groups-concat",
     stage=Stage.METAMORPHIC,
     order=50,
-    kinds=("conv2d",),
+    kinds=("conv2d", "conv_transpose2d"),
     require=("grouped",),
     examples=40,
     needs=("groups",),
@@ -146,12 +146,13 @@ def groups_concat(target: Target, case: ConvCase) -> None:
     args = case.materialize()
     out = call_checked(target, case, args)
     g, cin, cout = case.groups, case.in_channels // case.groups, case.out_channels // case.groups
+    rows = cin if case.transposed else cout  # the weight's first axis: C_in transposed, C_out otherwise
     parts = []
     for i in range(g):
         part_case = case.replace(in_channels=cin, out_channels=cout, groups=1)
         part_args = args.replace(
             input=args.input.narrow(-3, i * cin, cin),
-            weight=args.weight[i * cout : (i + 1) * cout],
+            weight=args.weight[i * rows : (i + 1) * rows],
             bias=None if args.bias is None else args.bias[i * cout : (i + 1) * cout],
             groups=1,
         )
@@ -167,7 +168,9 @@ def groups_concat(target: Target, case: ConvCase) -> None:
     )
 
 
-@law("batch-independence", stage=Stage.METAMORPHIC, order=60, kinds=("conv2d",), examples=30)
+@law(
+    "batch-independence", stage=Stage.METAMORPHIC, order=60, kinds=("conv2d", "conv_transpose2d"), examples=30
+)
 def batch_independence(target: Target, case: ConvCase) -> None:
     """Each sample's output depends on that sample alone: a batch equals its samples, one by one and unbatched."""
     args = case.materialize()
@@ -256,7 +259,7 @@ def _dilate(weight: torch.Tensor, dilation: tuple[int, int]) -> torch.Tensor:
     "dilation-zero-insert",
     stage=Stage.METAMORPHIC,
     order=90,
-    kinds=("conv2d",),
+    kinds=("conv2d", "conv_transpose2d"),
     require=("dilated",),
     examples=40,
     needs=("dilation",),
@@ -292,7 +295,14 @@ def delta_identity(target: Target, case: ConvCase) -> None:
     within_reference(target, case, exact, out, "output for a single-tap kernel vs the shifted input")
 
 
-@law("shift-equivariance", stage=Stage.METAMORPHIC, order=110, require=("no-padding",), examples=30)
+@law(
+    "shift-equivariance",
+    stage=Stage.METAMORPHIC,
+    order=110,
+    kinds=("conv2d", "corr2d"),
+    require=("no-padding",),
+    examples=30,
+)
 def shift_equivariance(target: Target, case: ConvCase) -> None:
     """Cropping whole strides off the input's top-left crops the same number of rows and columns off the output."""
     out_h, out_w = case.out_spatial

@@ -21,7 +21,7 @@ __all__ = ["concurrency", "determinism", "device_parity"]
 def determinism(target: Target, case: ConvCase) -> None:
     """Two calls on equal arguments give bitwise equal results, also for long (split) reductions."""
     variants = [case]
-    if case.kind == "conv2d":  # split-K and atomic reductions live in wide channel counts
+    if case.kind != "corr2d":  # split-K and atomic reductions live in wide channel counts
         variants.append(case.replace(in_channels=case.groups * 33))
     for variant in variants:
         first = target(variant.materialize())
@@ -34,7 +34,14 @@ def determinism(target: Target, case: ConvCase) -> None:
             )
 
 
-@law("concurrency", stage=Stage.RUNTIME, order=20, kinds=("conv2d",), examples=15, needs=("thread_safe",))
+@law(
+    "concurrency",
+    stage=Stage.RUNTIME,
+    order=20,
+    kinds=("conv2d", "conv_transpose2d"),
+    examples=15,
+    needs=("thread_safe",),
+)
 def concurrency(target: Target, case: ConvCase) -> None:
     """Calls from four threads at once give the results of the same calls made one after another."""
     calls = [case.replace(seed=case.seed + i).materialize() for i in range(4)]
