@@ -63,6 +63,7 @@ COMPARING = (
     "stride-zero-insert",
     "padding-crop",
     "tap-accumulation",
+    "dynamic-range",
 )
 LIMIT = 0.5
 

@@ -26,6 +26,7 @@ ORDER = (
     "special-values",
     "overflow-to-inf",
     "subnormals-kept",
+    "dynamic-range",
     "no-side-effects",
     "gradient-subsets",
     "double-backward",

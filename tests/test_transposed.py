@@ -284,3 +284,11 @@ def test_a_conv2d_computed_instead_is_diagnosed() -> None:
     assert line is not None and "(variant conv2d-instead, within" in line
     right = base_conv_transpose2d(TransposedCall(args.input, args.weight, None, 1, 0, 0, 1, 1))
     assert transposed_diagnosis(right, case, args, precision_for(torch.float64)) is None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_dynamic_range_kills_a_bfloat16_kernel_computed_through_float16(seed: int) -> None:
+    """The hold-out bug the first hold-out run missed: bfloat16 values past float16's range overflow."""
+    spec = "benchmarks.holdout.transposed:bfloat16_via_float16_conv_transpose2d"
+    report = _isolation.suite(spec, kind="conv_transpose2d", seed=seed, only=["dynamic-range"])
+    assert [r.status for r in report.results] == ["fails"], report.results[0].note

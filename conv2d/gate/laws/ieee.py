@@ -15,7 +15,7 @@ from conv2d.gate.reference import reference, transposed_products
 from conv2d.gate.target import Target, Violation
 from conv2d.gate.vocabulary import HALF_DTYPES
 
-__all__ = ["overflow_to_inf", "special_values", "subnormals_kept"]
+__all__ = ["dynamic_range", "overflow_to_inf", "special_values", "subnormals_kept"]
 
 
 def _contiguous(case: ConvCase) -> ConvCase:
@@ -185,3 +185,26 @@ def subnormals_kept(target: Target, case: ConvCase) -> None:
             behaviour=f"{case.dtype}-subnormals-flushed",
         )
     within_reference(target, case, exact, out, "subnormal output")
+
+
+#: The power of two a dynamic-range case scales its operands by: far beyond float16's range
+#: (largest 65504, smallest normal 2**-14), well inside bfloat16's, float32's and float64's.
+_RANGE_EXPONENT = 40
+
+
+@law("dynamic-range", stage=Stage.IEEE, order=40, examples=15)
+def dynamic_range(target: Target, case: ConvCase) -> None:
+    """Operands far from 1 in a wide dtype (input times 2**±40, weight times 2**∓40, the products unchanged) are computed in that dtype's range: no narrower type overflows or underflows them."""
+    if case.torch_dtype == torch.float16:  # its whole range is drawn already
+        return
+    exponent = _RANGE_EXPONENT if case.seed % 2 == 0 else -_RANGE_EXPONENT
+    scaled = case.replace(exponent=exponent)
+    args = scaled.materialize()
+    out = call_checked(target, scaled, args)
+    within_reference(
+        target,
+        scaled,
+        reference(args),
+        out,
+        f"output with the input scaled by 2**{exponent} vs float64 reference",
+    )
