@@ -152,7 +152,7 @@ def cells() -> list[tuple[str, str, str]]:
     return out
 
 
-def _table(rows: list[Worst], examples: int, seconds: float, workers: int) -> str:
+def _table(rows: list[Worst], examples: int, seconds: float, workers: int, kind: str | None = None) -> str:
     import torch
 
     from conv2d.gate.report import cpu_model
@@ -176,7 +176,8 @@ def _table(rows: list[Worst], examples: int, seconds: float, workers: int) -> st
         "",
         f"Worst ratio {top.ratio:.3f} ({verdict} the {LIMIT} limit): `{top.target.split(':')[1]}` in {top.dtype}, "
         f"`{top.property}`, on `{top.case}`.",
-        f"Measured by `python benchmarks/headroom.py --examples {examples}` ({examples} targeted cases per cell) "
+        f"Measured by `python benchmarks/headroom.py --examples {examples}{f' --kind {kind}' if kind else ''}` "
+        f"({examples} targeted cases per cell) "
         f"in {seconds:.0f} s with {workers} worker processes, torch {torch.__version__}, CPU: {cpu_model()}.",
     ]
     return "\n".join(lines)
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     order = {spec: i for i, (spec, _, _) in enumerate(jobs)}
     rows.sort(key=lambda r: order[r.target])
-    table = _table(rows, ns.examples, time.perf_counter() - start, ns.workers)
+    table = _table(rows, ns.examples, time.perf_counter() - start, ns.workers, ns.kind)
     print(table)
     if ns.json:
         Path(ns.json).write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=2) + "\n")

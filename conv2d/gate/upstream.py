@@ -370,21 +370,31 @@ print("present" if err > 2 else "absent")""",
     op="conv_transpose2d",
 )
 
-_BF16_DILATION_ZERO = UpstreamBug(
-    "bfloat16-transposed-dilation-zero-accepted",
-    "F.conv_transpose2d accepts dilation=0 in bfloat16 (with a 1x1 kernel) and returns a tensor, where every "
-    "other dtype raises 'dilation should be greater than zero'",
+_DILATION_ZERO = UpstreamBug(
+    "transposed-dilation-zero-accepted",
+    "F.conv_transpose2d with a 1x1 kernel accepts dilation=0 and returns a tensor in bfloat16, and in float32 "
+    "with a batched input or groups > 1, where float16, float64 and the other float32 calls raise "
+    "'dilation should be greater than zero'",
     """\
 import torch, torch.nn.functional as F
-x = torch.rand(1, 1, 1, dtype=torch.bfloat16); w = torch.rand(1, 1, 1, 1, dtype=torch.bfloat16)
-print(F.conv_transpose2d(x, w, dilation=0))  # a tensor; float32 raises""",
-    "torch 2.13.0 CPU, AMD EPYC (Zen 4); larger kernels are rejected by oneDNN with 'could not create a "
-    "primitive descriptor', float16/float32/float64 with a clear message",
+x = torch.rand(8, 1, 1, 1); w = torch.rand(1, 1, 1, 1)
+print(F.conv_transpose2d(x, w, dilation=0).shape)  # (8, 1, 1, 1); x[0] (unbatched) raises""",
+    "torch 2.13.0 CPU, AMD EPYC (Zen 4); larger kernels are rejected (by oneDNN, with 'could not create a "
+    "primitive descriptor' rather than a message about the dilation)",
     "invalid-transposed-input",
-    "bfloat16 transposed convolutions with a zero dilation on either axis",
-    lambda call: call.transposed and _dtype(call) == torch.bfloat16 and min(_pair(call.dilation)) == 0,
+    "a zero dilation with a 1x1 kernel, in bfloat16, or in float32 with a 4-D input or groups > 1 (24 "
+    "configurations of dtype, batch, groups and kernel measured)",
+    lambda call: (
+        call.transposed
+        and min(_pair(call.dilation)) == 0
+        and tuple(call.weight.shape[-2:]) == (1, 1)
+        and (
+            _dtype(call) == torch.bfloat16
+            or (_dtype(call) == torch.float32 and (call.input.dim() == 4 or call.groups > 1))
+        )
+    ),
     """\
-x = torch.rand(1, 1, 1, dtype=torch.bfloat16); w = torch.rand(1, 1, 1, 1, dtype=torch.bfloat16)
+x = torch.rand(8, 1, 1, 1); w = torch.rand(1, 1, 1, 1)
 try:
     F.conv_transpose2d(x, w, dilation=0)
     print("present")
@@ -393,7 +403,6 @@ except RuntimeError:
     op="conv_transpose2d",
 )
 
-
 BUGS: tuple[UpstreamBug, ...] = (
     _BF16_STRIDED,
     _HEAP,
@@ -401,7 +410,7 @@ BUGS: tuple[UpstreamBug, ...] = (
     _BF16_DILATED,
     _SLICE,
     _HALF_TAPS,
-    _BF16_DILATION_ZERO,
+    _DILATION_ZERO,
     _flush_entry(
         "bfloat16",
         "torch 2.13.0 CPU, Intel Xeon with AMX and AMD EPYC (Zen 4, avx512_bf16): bfloat16 kernels and GEMMs "

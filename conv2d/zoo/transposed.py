@@ -417,8 +417,9 @@ def half_taps_in_dtype_conv_transpose2d(c: TransposedCall) -> Tensor:
 
 @_transposed_mutant(
     Category.INPUT_VALIDATION,
-    "missing argument checks (torch 2.13's bfloat16 F.conv_transpose2d accepts dilation=0, found by "
-    "this gate: bfloat16-transposed-dilation-zero-accepted); here output_padding is never checked",
+    "missing argument checks (torch 2.13's F.conv_transpose2d accepts dilation=0 with a 1x1 kernel in "
+    "bfloat16 and in some float32 calls, found by this gate: transposed-dilation-zero-accepted); here "
+    "output_padding is never checked",
     _witness((1, 2, 3, 3), (2, 2, 2, 2), stride=1, output_padding=1),
 )
 def no_output_padding_check_conv_transpose2d(c: TransposedCall) -> Tensor:

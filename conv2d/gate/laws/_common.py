@@ -128,8 +128,14 @@ def delta_weight(case: ConvCase, args: Args) -> torch.Tensor:
     if weight.dim() == 2:
         weight[i, j] = 1
         return weight
-    cin = weight.shape[1]
     shift = 0 if case.seed % 2 == 0 else case.seed  # shift 0: the identity when C_out == C_in
+    if case.transposed:  # (C_in, C_out/groups, kh, kw): each output channel reads one input channel
+        per_in, per_out = weight.shape[0] // case.groups, weight.shape[1]
+        for o in range(per_out * case.groups):
+            group, within = divmod(o, per_out)
+            weight[group * per_in + (within + shift) % per_in, within, i, j] = 1
+        return weight
+    cin = weight.shape[1]
     for o in range(weight.shape[0]):
         weight[o, (o + shift) % cin, i, j] = 1
     return weight
