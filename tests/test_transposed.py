@@ -176,8 +176,8 @@ def test_hostcalls_bind_the_transposed_signature() -> None:
     plain = call_args((x, w.expand(2, 2, 1, 1)), {"dilation": 0})
     assert plain is not None and not plain.transposed
     assert "transposed-dilation-zero-accepted" not in regions_of(plain)
-    assert entry("float16-transposed-taps-summed-in-float16").command.endswith(
-        "torch.nn.functional:conv_transpose2d --kind conv_transpose2d --property matches-reference"
+    assert entry("half-transposed-taps-summed-in-dtype").command.endswith(
+        "torch.nn.functional:conv_transpose2d --kind conv_transpose2d --property tap-accumulation"
     )
 
 

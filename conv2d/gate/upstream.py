@@ -343,24 +343,33 @@ print("present" if float(y) == 0 else "absent")""",
 
 
 _HALF_TAPS = UpstreamBug(
-    "float16-transposed-taps-summed-in-float16",
-    "F.conv_transpose2d in float16 on the CPU sums the kernel taps that reach an output element in "
-    "float16, so its error grows with the kernel instead of staying within float32 accumulation",
+    "half-transposed-taps-summed-in-dtype",
+    "F.conv_transpose2d in float16 on the CPU, and in bfloat16 where it does not take oneDNN (an "
+    "output_padding of at least the stride), sums the kernel taps that reach an output element in the "
+    "half dtype, so its error grows with the kernel instead of staying within float32 accumulation",
     """\
 import torch, torch.nn.functional as F
 x = (torch.rand(2, 4, 9, 9) + 1).half(); w = (torch.rand(4, 3, 7, 7) + 1).half()
 exact = F.conv_transpose2d(x.double(), w.double())
 print(((F.conv_transpose2d(x, w).double() - exact).abs() / exact).max() / 2**-11)  # ~4.5 units of float16 rounding""",
-    "torch 2.13.0 CPU (slow_conv_transpose2d, col2im in the dtype), AMD EPYC (Zen 4); also with oneDNN off; "
-    "bfloat16 through oneDNN is right, bfloat16 with oneDNN off is not",
-    "matches-reference",
-    "float16 transposed convolutions where more than one kernel tap reaches an output element (measured on "
-    "positive data: 0.96, 2.1, 2.3, 3.4 and 4.5 units of float16 rounding for 1x1, 2x2, 3x3, 5x5 and 7x7 "
-    "kernels at stride 1; float32 accumulation keeps under 1)",
+    "torch 2.13.0 CPU (slow_conv_transpose2d, col2im in the dtype), AMD EPYC (Zen 4); bfloat16 through "
+    "oneDNN is right, bfloat16 off it (oneDNN disabled, or output_padding >= stride with a dilation) is not",
+    "tap-accumulation",
+    "float16 transposed convolutions where more than one kernel tap reaches an output element, and bfloat16 "
+    "ones with an output_padding of at least the stride on an axis (measured on positive data: float16 "
+    "0.96, 2.1, 2.3, 3.4 and 4.5 units of rounding for 1x1, 2x2, 3x3, 5x5 and 7x7 kernels at stride 1; "
+    "bfloat16 3.4 to 4.5 units with a 3x3 kernel, dilation 2 and output_padding 1 at stride 1, under 1 "
+    "unit otherwise; float32 accumulation keeps under 1)",
     lambda call: (
         call.transposed
-        and _dtype(call) == torch.float16
         and int(call.weight.shape[-2] * call.weight.shape[-1]) > 1
+        and (
+            _dtype(call) == torch.float16
+            or (
+                _dtype(call) == torch.bfloat16
+                and any(o >= s for o, s in zip(_pair(call.output_padding), _pair(call.stride), strict=True))
+            )
+        )
     ),
     """\
 x = (torch.rand(2, 4, 9, 9) + 1).half(); w = (torch.rand(4, 3, 7, 7) + 1).half()

@@ -389,7 +389,7 @@ def bias_before_extension_conv_transpose2d(c: TransposedCall) -> Tensor:
 @_transposed_mutant(
     Category.PRECISION,
     "torch 2.13's own CPU F.conv_transpose2d in float16 (found by this gate: "
-    "float16-transposed-taps-summed-in-float16), which sums kernel taps in the dtype (col2im in half)",
+    "half-transposed-taps-summed-in-dtype), which sums kernel taps in the dtype (col2im in half)",
     _witness((1, 4, 6, 6), (4, 2, 5, 5), dtype=torch.float16, bias=False),
 )
 def half_taps_in_dtype_conv_transpose2d(c: TransposedCall) -> Tensor:
