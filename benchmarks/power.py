@@ -153,14 +153,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="only these entry names")
     parser.add_argument(
         "--kind",
-        help="only the entries of this kind (their own README block, e.g. power-conv_transpose2d)",
+        help="only the entries of this kind, in their own README block (e.g. power-conv_transpose2d); "
+        "default: conv2d and corr2d",
     )
     parser.add_argument("--json", metavar="FILE", help="write the raw rows as JSON")
     parser.add_argument("--write-readme", metavar="README", help="rewrite the table in README")
     ns = parser.parse_args(argv)
     seeds = [int(s) for s in ns.seeds.split(",")]
     entries = [e for e in _entries(ns.zoo) if not ns.only or e.name in ns.only]
-    entries = [e for e in entries if ns.kind is None or e.kind == ns.kind]
+    # by default the conv2d and corr2d kinds; the transposed kind has its own table (--kind conv_transpose2d)
+    entries = [e for e in entries if e.kind == ns.kind or (ns.kind is None and e.kind != "conv_transpose2d")]
     jobs = []
     for e in entries:
         for i, seed in enumerate(seeds if e.correct else seeds[:1]):
