@@ -157,19 +157,30 @@ def normalise(c: TransposedCall, *, check_output_padding: bool = True) -> tuple[
     return x, TransposedGeometry(kernel, s, p, op, d, c.groups, batched, (full[0], full[1]), out)
 
 
-def scatter(x: Tensor, w: Tensor, geo: TransposedGeometry, *, stride: Pair | None = None) -> Tensor:
+def scatter(
+    x: Tensor,
+    w: Tensor,
+    geo: TransposedGeometry,
+    *,
+    stride: Pair | None = None,
+    taps_in: torch.dtype | None = None,
+) -> Tensor:
     """The uncropped transposed convolution (N, C_out, *full) of a 4-D ``x``: per kernel tap, the
-    channel contraction of the whole input, added every stride rows and columns from the tap's offset."""
+    channel contraction of the whole input, added every stride rows and columns from the tap's offset.
+
+    ``taps_in``: the dtype each tap's contraction is rounded to and the taps are summed in
+    (default: ``x``'s own)."""
     n, cin, h, wd = x.shape
     g, og = geo.groups, w.shape[1]
     (sh, sw), (dh, dw) = stride or geo.stride, geo.dilation
-    out = x.new_zeros(n, g, og, *geo.full)
+    out = x.new_zeros(n, g, og, *geo.full, dtype=taps_in or x.dtype)
     xg, wg = x.reshape(n, g, cin // g, h, wd), w.reshape(g, cin // g, og, *geo.kernel)
     for u in range(geo.kernel[0]):
         for v in range(geo.kernel[1]):
             rows = slice(u * dh, u * dh + (h - 1) * sh + 1, sh)
             cols = slice(v * dw, v * dw + (wd - 1) * sw + 1, sw)
-            out[..., rows, cols] = out[..., rows, cols] + torch.einsum("ngchw,gco->ngohw", xg, wg[..., u, v])
+            part = torch.einsum("ngchw,gco->ngohw", xg, wg[..., u, v]).to(out.dtype)
+            out[..., rows, cols] = out[..., rows, cols] + part
     return out.reshape(n, g * og, *geo.full)
 
 
@@ -398,21 +409,8 @@ def half_taps_in_dtype_conv_transpose2d(c: TransposedCall) -> Tensor:
     dtype = compute_dtype(x.dtype)
     if dtype == x.dtype:
         return base_conv_transpose2d(c)
-    n, cin, h, wd = x.shape
-    g, og = geo.groups, c.weight.shape[1]
-    (sh, sw), (dh, dw) = geo.stride, geo.dilation
-    out = x.new_zeros(n, g, og, *geo.full)  # in the half dtype
-    xg, wg = (
-        x.to(dtype).reshape(n, g, cin // g, h, wd),
-        c.weight.to(dtype).reshape(g, cin // g, og, *geo.kernel),
-    )
-    for u in range(geo.kernel[0]):
-        for v in range(geo.kernel[1]):
-            rows = slice(u * dh, u * dh + (h - 1) * sh + 1, sh)
-            cols = slice(v * dw, v * dw + (wd - 1) * sw + 1, sw)
-            part = torch.einsum("ngchw,gco->ngohw", xg, wg[..., u, v]).to(x.dtype)
-            out[..., rows, cols] = out[..., rows, cols] + part
-    return finish(crop(out.reshape(n, g * og, *geo.full), geo).to(dtype), c.bias, geo, x.dtype)
+    full = scatter(x.to(dtype), c.weight.to(dtype), geo, taps_in=x.dtype)
+    return finish(crop(full, geo).to(dtype), c.bias, geo, x.dtype)
 
 
 @_transposed_mutant(

@@ -39,17 +39,13 @@ def _explain_output(target: Any, case: ConvCase, args: Args, out: Tensor) -> lis
     from conv2d.gate.errormap import error_map
 
     held_to = contract(target, case)
-    if case.transposed:  # the family's own variants; then the error map, as for a convolution
-        said = transposed_diagnosis(out, case, args, held_to, target)
-        exact = reference(args)
-        lines = [] if said is None else [said]
-        if tuple(out.shape) == tuple(exact.value.shape):
-            emap = error_map(out, exact.value, case_bound(case, exact, held_to))
-            lines += [emap.text()] if emap.total_violations else []
-        return lines
     exact = reference(args)
-    found = identify(out, case, args, precision=held_to, exact=exact, target=target)
-    lines = [] if found is None else [found.line]
+    if case.transposed:  # the family's own variants
+        said = transposed_diagnosis(out, case, args, held_to, target)
+    else:
+        found = identify(out, case, args, precision=held_to, exact=exact, target=target)
+        said = None if found is None else found.line
+    lines = [] if said is None else [said]
     if tuple(out.shape) == tuple(exact.value.shape):
         emap = error_map(out, exact.value, case_bound(case, exact, held_to))
         lines += [emap.text()] if emap.total_violations else []

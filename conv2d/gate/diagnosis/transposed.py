@@ -26,7 +26,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor
 
-from conv2d.gate.case import Args, ConvCase, as_pair
+from conv2d.gate.case import Args, ConvCase, as_pair, transposed_size
 from conv2d.gate.judge import case_bound
 from conv2d.gate.reference import Exact, reference
 from conv2d.gate.tolerance import Precision, judge
@@ -56,8 +56,11 @@ def _cropped(exact: Exact, rows: tuple[int, int], cols: tuple[int, int], before:
 
 def _sizes(args: Args) -> tuple[tuple[int, int], tuple[int, int]]:
     """(padding, output size) per axis of a transposed call."""
-    exact_shape = reference(args).value.shape[-2:]
-    return as_pair(args.padding), (int(exact_shape[0]), int(exact_shape[1]))  # type: ignore[arg-type]
+    padding, extra = as_pair(args.padding), as_pair(args.output_padding)  # type: ignore[arg-type]
+    image, kernel = args.input.shape[-2:], args.weight.shape[-2:]
+    stride, dilation = as_pair(args.stride), as_pair(args.dilation)  # type: ignore[arg-type]
+    size = transposed_size((image[0], image[1]), (kernel[0], kernel[1]), stride, padding, extra, dilation)
+    return padding, size
 
 
 def _op_ignored(args: Args) -> Exact | None:
