@@ -62,7 +62,8 @@ Sample counts (measured with torch 2.13.0; ``python benchmarks/anchor.py --count
 
 That is 180 checks for ``kind="conv2d"`` and 168 for ``kind="corr2d"``.
 ``kind="conv_transpose2d"`` uses the samples of ``"nn.functional.conv_transpose2d"`` the same
-way, compared with ``F.conv_transpose2d``.
+way, compared with ``F.conv_transpose2d``; ``"conv1d"`` and ``"conv3d"`` those of
+``"nn.functional.conv1d"`` and ``"nn.functional.conv3d"``, compared with ``F.conv1d`` and ``F.conv3d``.
 
 corr2d
 ------
@@ -122,7 +123,7 @@ __all__ = [
     "main",
 ]
 
-Kind = Literal["conv2d", "corr2d", "conv_transpose2d"]
+Kind = Literal["conv2d", "corr2d", "conv_transpose2d", "conv1d", "conv3d"]
 
 SEED = 0
 """Seed under which the OpInfo samples and the ``grad_output`` tensors are drawn."""
@@ -336,24 +337,30 @@ def _raw_corr2d_cases(
     return strict + derived if len(strict) < MIN_STRICT_CORR2D else strict
 
 
+#: The op whose OpInfo samples anchor each kind, and what its results are compared with.
+_REFERENCES: dict[str, Callable[..., torch.Tensor]] = {
+    "conv2d": F.conv2d,
+    "conv_transpose2d": F.conv_transpose2d,
+    "conv1d": F.conv1d,
+    "conv3d": F.conv3d,
+}
+
+
 def anchor_cases(kind: Kind = "conv2d", dtype: torch.dtype = torch.float32) -> tuple[AnchorCase, ...]:
     """The prepared cases for ``kind`` and ``dtype``, built once per process and cached."""
-    if kind not in ("conv2d", "corr2d", "conv_transpose2d"):
-        raise ValueError(f"kind must be 'conv2d', 'corr2d' or 'conv_transpose2d', not {kind!r}")
+    if kind not in _REFERENCES and kind != "corr2d":
+        raise ValueError(f"kind must be 'corr2d' or one of {sorted(_REFERENCES)}, not {kind!r}")
     if dtype not in FORWARD_DTYPES:
         raise ValueError(f"dtype must be one of {FORWARD_DTYPES}, not {dtype}")
     key = (kind, dtype)
     if key in _case_cache:
         return _case_cache[key]
-    transposed = kind == "conv_transpose2d"
-    opinfo = _conv2d_opinfo("nn.functional.conv_transpose2d" if transposed else "nn.functional.conv2d")
+    opinfo = _conv2d_opinfo(f"nn.functional.{'conv2d' if kind == 'corr2d' else kind}")
     if dtype not in opinfo.supported_dtypes("cpu"):
         _case_cache[key] = ()
         return ()
     with_grad = dtype in GRAD_DTYPES
-    reference: Callable[..., torch.Tensor] = {"conv2d": F.conv2d, "conv_transpose2d": F.conv_transpose2d}.get(
-        kind, _corr2d_ref
-    )
+    reference: Callable[..., torch.Tensor] = _REFERENCES.get(kind, _corr2d_ref)
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         torch.manual_seed(SEED)

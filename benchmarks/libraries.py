@@ -136,17 +136,21 @@ def table(rows: list[tuple[str, str, dict[str, Any] | None, float, str]], names:
 
 
 def failures(rows: list[tuple[str, str, dict[str, Any] | None, float, str]]) -> list[str]:
-    """The first line of every failing property's message, by library."""
+    """The first line of every failing property's message, by library; properties that fail with the
+    same line share it."""
     out = []
     for library, _, report, _, why in rows:
         if report is None:
             out.append(f"- **{library}**: {why}")
             continue
+        by_line: dict[tuple[str, str], list[str]] = {}
         for r in report["results"]:
             if r["status"] in ("fails", "crashed", "timeout", "error"):
                 message = ((r.get("failure") or {}).get("message") or r.get("note") or "").strip()
                 first = message.splitlines()[0][:700] if message else ""
-                out.append(f"- **{library}**, `{r['property']}` ({r['status']}): {first}")
+                by_line.setdefault((r["status"], first), []).append(f"`{r['property']}`")
+        for (status, first), names in by_line.items():
+            out.append(f"- **{library}**, {', '.join(names)} ({status}): {first}")
     return out
 
 
@@ -181,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             table(rows, names),
             "",
             "✓ holds, **✗** fails, – unsupported (not declared, or not applicable), n/a: not a law of the "
-            "corr2d kind, crash: the library's process died.",
+            "row's kind (corr2d, conv1d, conv_transpose2d...), crash: the library's process died.",
             "",
             *failures(rows),
             "",

@@ -27,8 +27,12 @@ import torch.nn.functional as F
 from conv2d.gate import declare
 
 __all__ = [
+    "jax_conv1d",
     "jax_conv2d",
+    "jax_conv3d",
+    "onnxruntime_conv1d",
     "onnxruntime_conv2d",
+    "onnxruntime_conv3d",
     "opencv_filter2d",
     "scipy_correlate2d",
     "scipy_ndimage_correlate",
@@ -40,18 +44,18 @@ __all__ = [
 _FLOATS = ("float64", "float32")
 
 
-def _axes(value: Any) -> tuple[Any, ...]:
+def _axes(value: Any, rank: int = 2) -> tuple[Any, ...]:
     """An int as one value per axis; a sequence as it is, whatever its length (the library judges it)."""
-    return (value, value) if isinstance(value, numbers.Integral) else tuple(value)
+    return (value,) * rank if isinstance(value, numbers.Integral) else tuple(value)
 
 
-def _padding_word(padding: str, stride: Any, words: dict[str, Any], library: str) -> Any:
+def _padding_word(padding: str, stride: Any, words: dict[str, Any], library: str, rank: int = 2) -> Any:
     """F.conv2d's padding string in the library's spelling.
 
     A string F.conv2d refuses has no counterpart, nor has 'same' with a stride other than 1:
     F.conv2d defines it for stride 1 only, where the libraries' SAME agrees with it.
     """
-    if padding not in words or (padding == "same" and set(_axes(stride)) != {1}):
+    if padding not in words or (padding == "same" and set(_axes(stride, rank)) != {1}):
         raise ValueError(
             f"padding={padding!r} with stride={stride!r} has no counterpart in {library} (F.conv2d refuses it too)"
         )
@@ -109,43 +113,99 @@ def jax_conv2d(
     lax's convolution takes no bias, so none is declared (a bias added by the adapter would be
     the adapter's arithmetic, and its broadcasting would accept biases F.conv2d refuses).
     """
+    return _jax_conv(2, input, weight, bias, stride, padding, dilation, groups)
+
+
+#: lax's dimension numbers (input, kernel, output) for one, two and three spatial axes.
+_JAX_LAYOUTS = {1: ("NCH", "OIH", "NCH"), 2: ("NCHW", "OIHW", "NCHW"), 3: ("NCDHW", "OIDHW", "NCDHW")}
+
+
+def _jax_conv(
+    rank: int,
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+) -> torch.Tensor:
+    """``jax.lax.conv_general_dilated`` over ``rank`` spatial axes (the JAX adapters' one translation)."""
     jax = _jax()
     if bias is not None:
         raise NotImplementedError("jax.lax.conv_general_dilated takes no bias")
     if isinstance(padding, str):
-        pads = _padding_word(padding, stride, {"same": "SAME", "valid": "VALID"}, "jax.lax")
+        pads = _padding_word(padding, stride, {"same": "SAME", "valid": "VALID"}, "jax.lax", rank)
     else:
-        pads = [(p, p) for p in _axes(padding)]
+        pads = [(p, p) for p in _axes(padding, rank)]
     x, w = _jax_array(input), _jax_array(weight)
     wide = jax.numpy.float32 if input.dtype in (torch.float16, torch.bfloat16) else None
     out = jax.lax.conv_general_dilated(
         x,
         w,
-        window_strides=_axes(stride),
+        window_strides=_axes(stride, rank),
         padding=pads,
-        rhs_dilation=_axes(dilation),
-        dimension_numbers=("NCHW", "OIHW", "NCHW"),
+        rhs_dilation=_axes(dilation, rank),
+        dimension_numbers=_JAX_LAYOUTS[rank],
         feature_group_count=groups,
         preferred_element_type=wide,
     )
     return _torch(out.astype(x.dtype), input)
 
 
+_JAX_DECLARED: dict[str, Any] = {
+    "dtypes": ("float64", "float32", "float16", "bfloat16"),
+    "devices": ("cpu",),
+    "unbatched": False,
+    "autograd": False,
+    "bias": False,
+}
+
+
+@declare(**_JAX_DECLARED)
+def jax_conv1d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """``jax.lax.conv_general_dilated`` in NCH/OIH (F.conv1d's signature), as :func:`jax_conv2d`."""
+    return _jax_conv(1, input, weight, bias, stride, padding, dilation, groups)
+
+
+@declare(**_JAX_DECLARED)
+def jax_conv3d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """``jax.lax.conv_general_dilated`` in NCDHW/OIDHW (F.conv3d's signature), as :func:`jax_conv2d`."""
+    return _jax_conv(3, input, weight, bias, stride, padding, dilation, groups)
+
+
 # -- ONNX Runtime ------------------------------------------------------------------------------------
 @functools.cache
-def _onnx_session(bias: bool, attributes: tuple[tuple[str, Any], ...]) -> Any:
+def _onnx_session(bias: bool, attributes: tuple[tuple[str, Any], ...], rank: int = 2) -> Any:
     import onnx
     import onnxruntime
     from onnx import TensorProto, helper
 
     names = ["X", "W", "B"] if bias else ["X", "W"]
     node = helper.make_node("Conv", names, ["Y"], **dict(attributes))
-    shapes = {"X": ["n", "c", "h", "w"], "W": ["o", "g", "kh", "kw"], "B": ["o"]}
+    axes = ["d", "h", "w"][3 - rank :]
+    shapes = {"X": ["n", "c", *axes], "W": ["o", "g", *(f"k{a}" for a in axes)], "B": ["o"]}
     graph = helper.make_graph(
         [node],
         "conv",
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, shapes[name]) for name in names],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["n", "o", "ho", "wo"])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["n", "o", *(f"{a}o" for a in axes)])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -164,22 +224,67 @@ def onnxruntime_conv2d(
     groups: int = 1,
 ) -> torch.Tensor:
     """ONNX ``Conv`` (opset 17) on ONNX Runtime's CPU provider: 'same' is ``auto_pad=SAME_UPPER``."""
+    return _onnx_conv(2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _onnx_conv(
+    rank: int,
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+) -> torch.Tensor:
+    """ONNX ``Conv`` over ``rank`` spatial axes (the ONNX Runtime adapters' one translation)."""
     kernel = list(weight.shape[2:])
-    attributes: dict[str, Any] = {"strides": list(_axes(stride)), "dilations": list(_axes(dilation))}
+    attributes: dict[str, Any] = {
+        "strides": list(_axes(stride, rank)),
+        "dilations": list(_axes(dilation, rank)),
+    }
     attributes.update({"group": groups, "kernel_shape": kernel})
     if isinstance(padding, str):
         attributes["auto_pad"] = _padding_word(
-            padding, stride, {"same": "SAME_UPPER", "valid": "VALID"}, "ONNX"
+            padding, stride, {"same": "SAME_UPPER", "valid": "VALID"}, "ONNX", rank
         )
     else:
-        pads = list(_axes(padding))
+        pads = list(_axes(padding, rank))
         attributes["pads"] = pads + pads  # ONNX: all begins, then all ends
     frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in attributes.items()))
-    session = _onnx_session(bias is not None, frozen)
+    session = _onnx_session(bias is not None, frozen, rank)
     feeds = {"X": _numpy(input), "W": _numpy(weight)}
     if bias is not None:
         feeds["B"] = _numpy(bias)
     return _torch(session.run(["Y"], feeds)[0], input)
+
+
+@declare(dtypes=("float32",), devices=("cpu",), unbatched=False, autograd=False)
+def onnxruntime_conv1d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """ONNX ``Conv`` on a 1-D input (F.conv1d's signature), as :func:`onnxruntime_conv2d`."""
+    return _onnx_conv(1, input, weight, bias, stride, padding, dilation, groups)
+
+
+@declare(dtypes=("float32",), devices=("cpu",), unbatched=False, autograd=False)
+def onnxruntime_conv3d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """ONNX ``Conv`` on a 3-D input (F.conv3d's signature), as :func:`onnxruntime_conv2d`."""
+    return _onnx_conv(3, input, weight, bias, stride, padding, dilation, groups)
 
 
 # -- tinygrad ----------------------------------------------------------------------------------------
@@ -288,6 +393,17 @@ ADAPTERS: dict[str, tuple[str, str, str]] = {
     "torch, channels_last": (f"{__name__}:torch_channels_last", "conv2d", "F.conv2d on channels_last"),
     "JAX": (f"{__name__}:jax_conv2d", "conv2d", "jax.lax.conv_general_dilated"),
     "ONNX Runtime": (f"{__name__}:onnxruntime_conv2d", "conv2d", "ONNX Conv, CPUExecutionProvider"),
+    "torch conv1d": ("torch.nn.functional:conv1d", "conv1d", "torch.nn.functional.conv1d"),
+    "torch conv3d": ("torch.nn.functional:conv3d", "conv3d", "torch.nn.functional.conv3d"),
+    "torch conv_transpose2d": (
+        "torch.nn.functional:conv_transpose2d",
+        "conv_transpose2d",
+        "torch.nn.functional.conv_transpose2d",
+    ),
+    "JAX conv1d": (f"{__name__}:jax_conv1d", "conv1d", "jax.lax.conv_general_dilated, NCH"),
+    "JAX conv3d": (f"{__name__}:jax_conv3d", "conv3d", "jax.lax.conv_general_dilated, NCDHW"),
+    "ONNX Runtime conv1d": (f"{__name__}:onnxruntime_conv1d", "conv1d", "ONNX Conv, 1-D"),
+    "ONNX Runtime conv3d": (f"{__name__}:onnxruntime_conv3d", "conv3d", "ONNX Conv, 3-D"),
     "tinygrad": (f"{__name__}:tinygrad_conv2d", "conv2d", "tinygrad.Tensor.conv2d"),
     "OpenCV": (f"{__name__}:opencv_filter2d", "corr2d", "cv2.filter2D"),
     "scipy.signal": (f"{__name__}:scipy_correlate2d", "corr2d", "scipy.signal.correlate2d"),

@@ -38,10 +38,11 @@ if str(ROOT) not in sys.path:
 
 def _entries(zoo: str) -> list[Any]:
     if zoo == "holdout":
+        from benchmarks.holdout.spatial import SPATIAL_HOLDOUT
         from benchmarks.holdout.transposed import TRANSPOSED_HOLDOUT
         from benchmarks.holdout.zoo import HOLDOUT
 
-        return list(HOLDOUT) + list(TRANSPOSED_HOLDOUT)
+        return list(HOLDOUT) + list(TRANSPOSED_HOLDOUT) + list(SPATIAL_HOLDOUT)
     from conv2d.zoo import CORRECT, MUTANTS
 
     return list(MUTANTS) + list(CORRECT)
@@ -161,8 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     seeds = [int(s) for s in ns.seeds.split(",")]
     entries = [e for e in _entries(ns.zoo) if not ns.only or e.name in ns.only]
-    # by default the conv2d and corr2d kinds; the transposed kind has its own table (--kind conv_transpose2d)
-    entries = [e for e in entries if e.kind == ns.kind or (ns.kind is None and e.kind != "conv_transpose2d")]
+    # by default the conv2d and corr2d kinds; each other kind has its own table (--kind conv_transpose2d)
+    entries = [
+        e for e in entries if e.kind == ns.kind or (ns.kind is None and e.kind in ("conv2d", "corr2d"))
+    ]
     jobs = []
     for e in entries:
         for i, seed in enumerate(seeds if e.correct else seeds[:1]):

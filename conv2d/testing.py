@@ -16,7 +16,8 @@ several that fit are listed as ambiguous), and a map of the wrong elements
     out = my_conv2d(x, w, b, stride=2, padding=1)
     assert_conv2d_close(out, x, w, b, stride=2, padding=1)
 
-``assert_conv_transpose2d_close`` does the same for F.conv_transpose2d's arguments, in its order.
+``assert_conv_transpose2d_close`` does the same for F.conv_transpose2d's arguments, in its order,
+and ``assert_conv1d_close`` and ``assert_conv3d_close`` for F.conv1d's and F.conv3d's.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from conv2d import _validation as check
 from conv2d.gate.capabilities import SUBNORMALS
 from conv2d.gate.case import Args, ConvCase
 from conv2d.gate.diagnosis import case_of, diagnose
+from conv2d.gate.diagnosis.spatial import spatial_diagnosis
 from conv2d.gate.diagnosis.transposed import transposed_diagnosis
 from conv2d.gate.errormap import error_map
 from conv2d.gate.judge import REJUDGE_BELOW, case_bound, meta_problem, weaker_fit
@@ -39,7 +41,13 @@ from conv2d.gate.reference import Exact, reference
 from conv2d.gate.tolerance import Judgement, Precision, judge, precision_for
 from conv2d.gate.vocabulary import DTYPES, HALF_DTYPES
 
-__all__ = ["SubnormalsFlushed", "assert_conv2d_close", "assert_conv_transpose2d_close"]
+__all__ = [
+    "SubnormalsFlushed",
+    "assert_conv1d_close",
+    "assert_conv2d_close",
+    "assert_conv3d_close",
+    "assert_conv_transpose2d_close",
+]
 
 
 #: A helper's diagnosis: one line naming what a wrong result computes, or None.
@@ -61,8 +69,17 @@ def _flushed(actual: Tensor, exact: Exact) -> int:
 
 _FN = "assert_conv2d_close"
 _TFN = "assert_conv_transpose2d_close"
+#: The conv1d and conv3d helpers' names, by number of spatial axes.
+_NFN = {1: "assert_conv1d_close", 3: "assert_conv3d_close"}
 #: Each helper's weight layout, as its errors name it.
-_LAYOUTS = {_FN: "C_out, C_in / groups, kh, kw", _TFN: "C_in, C_out / groups, kh, kw"}
+_LAYOUTS = {
+    _FN: "C_out, C_in / groups, kh, kw",
+    _TFN: "C_in, C_out / groups, kh, kw",
+    _NFN[1]: "C_out, C_in / groups, k",
+    _NFN[3]: "C_out, C_in / groups, kd, kh, kw",
+}
+#: The spatial axes of an input, as the errors name them.
+_SPATIAL = {1: "L", 2: "H, W", 3: "D, H, W"}
 _VERIFIED = tuple(DTYPES.values())
 
 
@@ -101,7 +118,7 @@ def _checked_args(
 
 
 def _checked_tensors(
-    actual: object, input: object, weight: object, bias: object, fn: str = _FN
+    actual: object, input: object, weight: object, bias: object, fn: str = _FN, rank: int = 2
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """``input``, ``weight`` and ``bias`` checked for kind, dtype, device and rank (``actual`` for kind)."""
     if not isinstance(actual, Tensor):
@@ -118,32 +135,34 @@ def _checked_tensors(
     check.require_match(fn, "weight", w, "input", x)
     if b is not None:
         check.require_match(fn, "bias", b, "input", x)
-    if x.dim() not in (3, 4):
+    if x.dim() not in (rank + 1, rank + 2):
         raise ValueError(
-            f"{fn}: input must be 4-D (N, C, H, W) or 3-D (C, H, W), got {check.describe(x)}; "
-            "add the missing dimensions with input.unsqueeze(0)"
+            f"{fn}: input must be {rank + 2}-D (N, C, {_SPATIAL[rank]}) or {rank + 1}-D (C, {_SPATIAL[rank]}), "
+            f"got {check.describe(x)}; add the missing dimensions with input.unsqueeze(0)"
         )
-    if w.dim() != 4:
+    if w.dim() != rank + 2:
         raise ValueError(
-            f"{fn}: weight must be 4-D ({_LAYOUTS[fn]}), got {check.describe(w)}; "
+            f"{fn}: weight must be {rank + 2}-D ({_LAYOUTS[fn]}), got {check.describe(w)}; "
             f"reshape it, e.g. weight.view({_LAYOUTS[fn].replace(' / ', ' // ')})"
         )
     return x, w, b
 
 
-def _checked_groups(x: Tensor, w: Tensor, b: Tensor | None, groups: object) -> int:
+def _checked_groups(
+    x: Tensor, w: Tensor, b: Tensor | None, groups: object, fn: str = _FN, rank: int = 2
+) -> int:
     """``groups`` checked against the channel counts, and the bias against the output channels."""
-    g = check.as_int(_FN, "groups", groups, minimum=1)
-    channels, out_channels = x.shape[-3], w.shape[0]
+    g = check.as_int(fn, "groups", groups, minimum=1)
+    channels, out_channels = x.shape[-rank - 1], w.shape[0]
     if channels % g or out_channels % g or w.shape[1] * g != channels:
         raise ValueError(
-            f"{_FN}: groups={g} does not fit input channels {channels}, weight {tuple(w.shape)}: "
+            f"{fn}: groups={g} does not fit input channels {channels}, weight {tuple(w.shape)}: "
             f"both channel counts must divide by groups and weight.shape[1] * groups must equal {channels}; "
             "pass the groups the result was computed with"
         )
     if b is not None and tuple(b.shape) != (out_channels,):
         raise ValueError(
-            f"{_FN}: bias must have shape ({out_channels},) (one value per output channel), "
+            f"{fn}: bias must have shape ({out_channels},) (one value per output channel), "
             f"got {check.describe(b)}; pass bias=None for no bias"
         )
     return g
@@ -336,6 +355,109 @@ def assert_conv_transpose2d_close(
     if min(case.out_spatial) < 1:
         raise ValueError(f"{_TFN}: the arguments give an empty output {case.out_spatial}; check padding")
     _judge_call(actual, case, args, tf32, accumulation, subnormals, msg, _transposed_diagnosis)
+
+
+def assert_conv1d_close(
+    actual: Tensor,
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int] = 1,
+    padding: int | tuple[int] | str = 0,
+    dilation: int | tuple[int] = 1,
+    groups: int = 1,
+    *,
+    tf32: bool = False,
+    accumulation: str = "float32",
+    subnormals: str = "half-may-flush",
+    msg: str | None = None,
+) -> None:
+    """Raise AssertionError unless ``actual`` is F.conv1d of the arguments within the gate's error bound.
+
+    The arguments are F.conv1d's (input ``(N, C_in, L)`` or ``(C_in, L)``, weight ``(C_out,
+    C_in / groups, k)``); the options and the message are :func:`assert_conv2d_close`'s, the
+    diagnosis names conv1d's classic mistakes (:mod:`conv2d.gate.diagnosis.spatial`).
+    """
+    params = (stride, padding, dilation, groups, tf32, accumulation, subnormals, msg)
+    _assert_spatial(1, actual, input, weight, bias, *params)
+
+
+def assert_conv3d_close(
+    actual: Tensor,
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int, int] = 1,
+    padding: int | tuple[int, int, int] | str = 0,
+    dilation: int | tuple[int, int, int] = 1,
+    groups: int = 1,
+    *,
+    tf32: bool = False,
+    accumulation: str = "float32",
+    subnormals: str = "half-may-flush",
+    msg: str | None = None,
+) -> None:
+    """Raise AssertionError unless ``actual`` is F.conv3d of the arguments within the gate's error bound.
+
+    The arguments are F.conv3d's (input ``(N, C_in, D, H, W)`` or ``(C_in, D, H, W)``, weight
+    ``(C_out, C_in / groups, kd, kh, kw)``); the options and the message are
+    :func:`assert_conv2d_close`'s, the diagnosis names conv3d's classic mistakes, an axis mixed
+    up among them (:mod:`conv2d.gate.diagnosis.spatial`).
+    """
+    params = (stride, padding, dilation, groups, tf32, accumulation, subnormals, msg)
+    _assert_spatial(3, actual, input, weight, bias, *params)
+
+
+def _assert_spatial(
+    rank: int,
+    actual: object,
+    input: object,
+    weight: object,
+    bias: object,
+    stride: object,
+    padding: object,
+    dilation: object,
+    groups: object,
+    tf32: bool,
+    accumulation: str,
+    subnormals: str,
+    msg: str | None,
+) -> None:
+    """The conv1d and conv3d helpers: every argument checked, then the shared verdict."""
+    fn = _NFN[rank]
+    x, w, b = _checked_tensors(actual, input, weight, bias, fn, rank)
+    g = _checked_groups(x, w, b, groups, fn, rank)
+    s3, d3 = check.as_tuple(fn, "stride", stride, 1, rank), check.as_tuple(fn, "dilation", dilation, 1, rank)
+    if isinstance(padding, str) and (padding not in ("same", "valid") or (padding == "same" and max(s3) > 1)):
+        raise ValueError(
+            f"{fn}: padding={padding!r} with stride={stride!r}; expected an int, a tuple, 'valid', or 'same' "
+            "with stride 1; pass the padding the result was computed with"
+        )
+    p = padding if isinstance(padding, str) else check.as_tuple(fn, "padding", padding, 0, rank)
+    args = Args(
+        x,
+        w,
+        b,
+        stride if isinstance(stride, int) else s3,
+        p if isinstance(p, str) or not isinstance(padding, int) else padding,
+        dilation if isinstance(dilation, int) else d3,
+        g,
+    )
+    case = case_of(args)
+    if min(case.out_spatial) < 1:
+        raise ValueError(
+            f"{fn}: the kernel {tuple(w.shape[2:])} with dilation={dilation!r} does not fit the padded input "
+            f"{tuple(x.shape[-rank:])} (padding={padding!r}); pass the arguments the result was computed with"
+        )
+    _check_options(tf32, accumulation, fn)
+    _check_subnormals(subnormals, fn)
+    _judge_call(actual, case, args, tf32, accumulation, subnormals, msg, _spatial_diagnosis)  # type: ignore[arg-type]
+
+
+def _spatial_diagnosis(
+    actual: Tensor, case: ConvCase, args: Args, contract: Precision, exact: Exact
+) -> str | None:
+    return spatial_diagnosis(actual, case, args, contract)
 
 
 def _check_subnormals(subnormals: object, fn: str = _FN) -> None:

@@ -126,8 +126,9 @@ def diagnoses() -> list[tuple[Any, Match | None]]:
     witnesses = {**WITNESSES, **CORR2D_WITNESSES}
     found = []
     for entry in MUTANTS:
-        # the transposed kind has its own variants (conv2d.gate.diagnosis.transposed, tests/test_transposed.py)
-        if entry.category not in covered or entry.kind == "conv_transpose2d":
+        # the other kinds have their own variants (conv2d.gate.diagnosis.transposed and .spatial,
+        # tests/test_transposed.py and tests/test_spatial.py)
+        if entry.category not in covered or entry.kind not in ("conv2d", "corr2d"):
             continue
         deviates, match = diagnosed(entry, witness_args(entry, witnesses[entry.name]))
         if deviates:

@@ -72,7 +72,7 @@ def test_cuda_without_a_device_exits_2(capsys: pytest.CaptureFixture[str]) -> No
     assert code == 2 and "no CUDA device" in err
 
 
-@pytest.mark.parametrize("kind", ["conv2d", "corr2d", "conv_transpose2d"])
+@pytest.mark.parametrize("kind", ["conv2d", "corr2d", "conv_transpose2d", "conv1d", "conv3d"])
 def test_list_names_every_property(capsys: pytest.CaptureFixture[str], kind: str) -> None:
     """--list prints each property of the kind with its law, and none of another kind's."""
     from conv2d.gate import PROPERTIES
@@ -225,3 +225,22 @@ def test_workers_give_the_same_verdict(capsys: pytest.CaptureFixture[str], tmp_p
         ]
 
     assert strip(one) == strip(two)
+
+
+def test_a_conv3d_bug_is_reported_with_its_kind(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A conv3d target's failure carries its kind in the JSON report and its repro, with its three axes."""
+    report = tmp_path / "r.json"
+    code, out, _ = run(
+        capsys,
+        "conv2d.zoo.spatial:depth_height_swapped_conv3d",
+        "--kind",
+        "conv3d",
+        "--property",
+        "matches-reference",
+        "--json",
+        str(report),
+        "-q",
+    )
+    data = json.loads(report.read_text())
+    assert code == 1 and data["kind"] == "conv3d" and data["verdict"] == "fail"
+    assert "kind='conv3d'" in out and "depth=" in out

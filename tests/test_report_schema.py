@@ -186,3 +186,15 @@ def test_schema_rejects_a_malformed_report(failing: dict[str, Any], schema: dict
     assert "cudnn.allow_tf32" in errors
     assert "extra" in errors
     assert _errors(bad, schema, schema)  # the fallback agrees, whichever validator ran above
+
+
+def test_schema_names_every_kind(schema: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The schema's kinds are the front doors' kinds, and a conv3d failure's report matches it."""
+    from conv2d.gate.choices import KINDS
+
+    assert schema["properties"]["kind"]["enum"] == list(KINDS)
+    path = tmp_path_factory.mktemp("reports") / "conv3d.json"
+    target = "conv2d.zoo.spatial:depth_height_swapped_conv3d"
+    assert main(["verify", target, "--kind", "conv3d", *FAST, "--json", str(path)]) == 1
+    report = json.loads(path.read_text())
+    assert report["kind"] == "conv3d" and validate(report, schema) == []

@@ -29,6 +29,7 @@ from conv2d.gate.vocabulary import Category
 from conv2d.zoo import CORRECT, MUTANTS, ZooEntry, by_name
 from conv2d.zoo import corr2d as zoo_corr2d
 from conv2d.zoo import mutants as zoo_mutants
+from conv2d.zoo import spatial as zoo_spatial
 from conv2d.zoo import transposed as zoo_transposed
 
 DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
@@ -49,6 +50,9 @@ TRIGGER_EVERYWHERE = {
     "conv2d_weight_layout_conv_transpose2d": "wrong whenever both C_in and C_out/groups exceed 1",
     "weight_flipped_in_place_conv_transpose2d": "mutates every kernel that is not point-symmetric",
     "grad_weight_not_flipped_conv_transpose2d": "a wrong weight gradient for every kernel that is not point-symmetric",
+    "causal_padding_conv1d": "wrong whenever the padding is not zero, and the easy input is padded",
+    "depth_kernel_reversed_conv3d": "wrong for every kernel that is not symmetric in depth",
+    "weight_grad_first_sample_conv3d": "a wrong weight gradient whenever the batch has more than one sample",
 }
 
 Args = tuple[tuple[Any, ...], dict[str, Any]]
@@ -60,7 +64,12 @@ def _corr2d_reference(x: Tensor, k: Tensor) -> Tensor:
 
 def _reference_fn(kind: str) -> Callable[..., Tensor]:
     """F.conv2d, F.conv_transpose2d (or corr2d through F.conv2d), for float64 contiguous arguments only."""
-    return {"conv2d": F.conv2d, "conv_transpose2d": F.conv_transpose2d}.get(kind, _corr2d_reference)
+    return {
+        "conv2d": F.conv2d,
+        "conv_transpose2d": F.conv_transpose2d,
+        "conv1d": F.conv1d,
+        "conv3d": F.conv3d,
+    }.get(kind, _corr2d_reference)
 
 
 def _rounded_exact(kind: str) -> Callable[..., Tensor]:
@@ -198,6 +207,8 @@ WITNESSES = {
     "conv2d": zoo_mutants.WITNESSES,
     "corr2d": zoo_corr2d.WITNESSES,
     "conv_transpose2d": zoo_transposed.WITNESSES,
+    "conv1d": zoo_spatial.WITNESSES,
+    "conv3d": zoo_spatial.WITNESSES,
 }
 
 
@@ -215,6 +226,11 @@ def _easy(kind: str) -> Args:
         shapes = ((2, 3, 8, 8), (3, 4, 3, 3), (4,))
         x, w, b = (torch.randn(s, generator=gen, dtype=torch.float64).requires_grad_() for s in shapes)
         return (x, w, b), {"stride": 2}
+    if kind in ("conv1d", "conv3d"):  # the same call over one or three axes (an 8x8x8 volume for conv3d)
+        spatial = (16,) if kind == "conv1d" else (8, 8, 8)
+        shapes = ((2, 3, *spatial), (4, 3, *(3,) * len(spatial)), (4,))
+        x, w, b = (torch.randn(s, generator=gen, dtype=torch.float64).requires_grad_() for s in shapes)
+        return (x, w, b), {"stride": 1, "padding": 1}
     shapes = ((2, 3, 16, 16), (4, 3, 3, 3), (4,))
     x, w, b = (torch.randn(s, generator=gen, dtype=torch.float64).requires_grad_() for s in shapes)
     return (x, w, b), {"stride": 1, "padding": 1}
@@ -237,6 +253,7 @@ CONTRACT = {
     "no_output_padding_check_conv_transpose2d",
     "empty_batch_raises_conv_transpose2d",
     "stale_cache_conv_transpose2d",
+    "strided_same_accepted_conv1d",
 }
 VALUE_MUTANTS = tuple(e for e in MUTANTS if e.name not in CONTRACT)
 
@@ -443,6 +460,12 @@ def test_correct_alternative_calls_no_convolution_op(entry: ZooEntry) -> None:
             torch.randn(s, generator=gen, requires_grad=True) for s in ((2, 4, 5, 5), (4, 3, 3, 3), (6,))
         )
         names = _ops_called(entry.fn, x, w, b, stride=2, padding=1, output_padding=1, groups=2, dilation=2)
+    elif entry.kind in ("conv1d", "conv3d"):
+        gen = torch.Generator().manual_seed(5)
+        spatial = (9,) if entry.kind == "conv1d" else (5, 6, 7)
+        shapes = ((2, 4, *spatial), (6, 2, *(3,) * len(spatial)), (6,))
+        x, w, b = (torch.randn(s, generator=gen, requires_grad=True) for s in shapes)
+        names = _ops_called(entry.fn, x, w, b, stride=2, padding=1, dilation=2, groups=2)
     else:
         x, k = torch.randn(6, 6, requires_grad=True), torch.randn(2, 3, requires_grad=True)
         names = _ops_called(entry.fn, x, k)

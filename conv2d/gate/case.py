@@ -24,17 +24,23 @@ __all__ = [
     "Pair",
     "ValueMode",
     "as_pair",
+    "as_tuple",
     "dtype_of",
     "output_size",
     "resolve_padding",
+    "resolve_pads",
+    "spatial_rank",
     "transposed_size",
 ]
 
 Pair = tuple[int, int]
+Sizes = tuple[int, ...]
 ValueMode = Literal["uniform", "integer", "biased", "dominant"]
-IntOrPair = int | Pair
-Padding = int | Pair | str
-Kind = Literal["conv2d", "corr2d", "conv_transpose2d"]
+IntOrPair = int | Sizes
+Padding = int | Sizes | str
+Kind = Literal["conv2d", "corr2d", "conv_transpose2d", "conv1d", "conv3d"]
+#: Spatial dimensions of each kind that does not have two.
+_RANKS = {"conv1d": 1, "conv3d": 3}
 
 #: Memory layouts a case's tensors are drawn in (:data:`conv2d.gate.vocabulary.LAYOUTS`, in draw order).
 INPUT_LAYOUTS: tuple[str, ...] = tuple(LAYOUTS)
@@ -52,56 +58,69 @@ def dtype_of(name: str) -> torch.dtype:
     return DTYPES[name]
 
 
+def spatial_rank(kind: str) -> int:
+    """How many spatial dimensions a kind's tensors have: 1 for conv1d, 3 for conv3d, 2 otherwise."""
+    return _RANKS.get(kind, 2)
+
+
+def as_tuple(value: IntOrPair, rank: int) -> Sizes:
+    """A parameter per spatial axis: ``3`` -> ``(3,) * rank``; a one-element tuple is repeated too."""
+    if isinstance(value, int):
+        return (value,) * rank
+    values = tuple(value)
+    return values * rank if len(values) == 1 else values
+
+
 def as_pair(value: IntOrPair) -> Pair:
     """``3`` -> ``(3, 3)``; a pair is returned unchanged."""
-    return (value, value) if isinstance(value, int) else (value[0], value[1])
+    first, second = as_tuple(value, 2)[:2]
+    return (first, second)
 
 
-def resolve_padding(padding: Padding, kernel: Pair, dilation: Pair) -> tuple[int, int, int, int]:
-    """Explicit ``(top, bottom, left, right)`` padding for any padding form.
+def resolve_pads(padding: Padding, kernel: Sizes, dilation: Sizes) -> tuple[Pair, ...]:
+    """Explicit ``(before, after)`` padding per spatial axis for any padding form.
 
     ``"same"`` follows PyTorch: total padding ``d * (k - 1)`` per axis, the odd
-    element on the bottom/right.
+    element after (bottom/right).
     """
     if padding == "valid":
-        return (0, 0, 0, 0)
+        return ((0, 0),) * len(kernel)
     if padding == "same":
-        out = []
-        for k, d in zip(kernel, dilation, strict=True):
-            total = d * (k - 1)
-            out += [total // 2, total - total // 2]
-        return (out[0], out[1], out[2], out[3])
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
+        return tuple((total // 2, total - total // 2) for total in totals)
     if isinstance(padding, str):
-        raise ValueError(f"padding={padding!r}; expected an int, a pair, 'same' or 'valid'")
-    ph, pw = as_pair(padding)
-    return (ph, ph, pw, pw)
+        raise ValueError(f"padding={padding!r}; expected an int, a tuple, 'same' or 'valid'")
+    return tuple((p, p) for p in as_tuple(padding, len(kernel)))
 
 
-def output_size(size: Pair, kernel: Pair, stride: IntOrPair, padding: Padding, dilation: IntOrPair) -> Pair:
-    """F.conv2d's output spatial size: ``floor((H + pads - d*(k-1) - 1) / s) + 1`` per axis."""
-    s, d = as_pair(stride), as_pair(dilation)
-    top, bottom, left, right = resolve_padding(padding, kernel, d)
-    pads = (top + bottom, left + right)
-    return (
-        (size[0] + pads[0] - d[0] * (kernel[0] - 1) - 1) // s[0] + 1,
-        (size[1] + pads[1] - d[1] * (kernel[1] - 1) - 1) // s[1] + 1,
-    )
+def resolve_padding(padding: Padding, kernel: Sizes, dilation: Sizes) -> tuple[int, int, int, int]:
+    """Explicit ``(top, bottom, left, right)`` padding of a 2-D convolution (:func:`resolve_pads`)."""
+    (top, bottom), (left, right) = resolve_pads(padding, kernel, dilation)
+    return (top, bottom, left, right)
+
+
+def output_size(
+    size: Sizes, kernel: Sizes, stride: IntOrPair, padding: Padding, dilation: IntOrPair
+) -> Sizes:
+    """F.conv{1,2,3}d's output spatial size: ``floor((H + pads - d*(k-1) - 1) / s) + 1`` per axis."""
+    rank = len(size)
+    s, d = as_tuple(stride, rank), as_tuple(dilation, rank)
+    pads = resolve_pads(padding, kernel, d)
+    return tuple((size[a] + sum(pads[a]) - d[a] * (kernel[a] - 1) - 1) // s[a] + 1 for a in range(rank))
 
 
 def transposed_size(
-    size: Pair,
-    kernel: Pair,
+    size: Sizes,
+    kernel: Sizes,
     stride: IntOrPair,
     padding: IntOrPair,
     output_padding: IntOrPair,
     dilation: IntOrPair,
-) -> Pair:
+) -> Sizes:
     """F.conv_transpose2d's output spatial size: ``(H - 1) * s - 2 * p + d * (k - 1) + output_padding + 1`` per axis."""
-    s, p, op, d = as_pair(stride), as_pair(padding), as_pair(output_padding), as_pair(dilation)
-    return (
-        (size[0] - 1) * s[0] - 2 * p[0] + d[0] * (kernel[0] - 1) + op[0] + 1,
-        (size[1] - 1) * s[1] - 2 * p[1] + d[1] * (kernel[1] - 1) + op[1] + 1,
-    )
+    rank = len(size)
+    s, p, op, d = (as_tuple(v, rank) for v in (stride, padding, output_padding, dilation))
+    return tuple((size[a] - 1) * s[a] - 2 * p[a] + d[a] * (kernel[a] - 1) + op[a] + 1 for a in range(rank))
 
 
 def transposed_taps(kernel: int, stride: int, dilation: int) -> int:
@@ -154,10 +173,26 @@ class Args:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
-def _layout(base: torch.Tensor, layout: str, generator_offset: int) -> torch.Tensor:
-    """``base`` (contiguous) re-laid in memory as ``layout``; values are unchanged."""
+def _channels_innermost(base: torch.Tensor, rank: int) -> torch.Tensor:
+    """``base`` stored with its channel axis (the one before the ``rank`` spatial axes) innermost."""
+    channel = base.dim() - rank - 1
+    if channel < 0:
+        return base.t().contiguous().t() if base.dim() == 2 else base
+    order = [a for a in range(base.dim()) if a != channel] + [channel]
+    return base.permute(order).contiguous().permute([order.index(a) for a in range(base.dim())])
+
+
+def _layout(base: torch.Tensor, layout: str, generator_offset: int, rank: int = 2) -> torch.Tensor:
+    """``base`` (contiguous) re-laid in memory as ``layout``; values are unchanged.
+
+    ``rank`` is the number of spatial axes (the channel axis comes before them).
+    """
     if layout == "contiguous":
         return base
+    if layout == "channels_last" and rank != 2:  # channels_last_3d for a batched conv3d tensor
+        return _channels_innermost(base, rank)
+    if layout == "channel_slice" and rank != 2:
+        return _channel_slice(base, generator_offset, rank)
     if layout == "channels_last":
         if base.dim() == 4:
             return base.contiguous(memory_format=torch.channels_last)
@@ -171,7 +206,7 @@ def _layout(base: torch.Tensor, layout: str, generator_offset: int) -> torch.Ten
         return wide[..., ::2]
     if layout == "transposed":  # last two dims stored column-major
         if base.dim() < 2:
-            return _layout(base, "strided", generator_offset)
+            return _layout(base, "strided", generator_offset, rank)
         return base.transpose(-1, -2).contiguous().transpose(-1, -2)
     if layout == "channel_slice":  # channels [start, start + C) of a wider channels_last tensor
         if base.dim() not in (3, 4):
@@ -196,6 +231,20 @@ def _layout(base: torch.Tensor, layout: str, generator_offset: int) -> torch.Ten
     raise ValueError(f"layout={layout!r}; expected one of {INPUT_LAYOUTS}")
 
 
+def _channel_slice(base: torch.Tensor, generator_offset: int, rank: int) -> torch.Tensor:
+    """Channels ``[start, start + C)`` of a wider tensor stored channels innermost, the others NaN."""
+    channel = base.dim() - rank - 1
+    if channel < 0:
+        return _layout(base, "strided", generator_offset, rank)
+    start = 1 + generator_offset % 2
+    shape = list(base.shape)
+    channels = shape.pop(channel)
+    parent = torch.full((*shape, channels + start + 1), float("nan"), dtype=base.dtype, device=base.device)
+    view = parent.movedim(-1, channel).narrow(channel, start, channels)
+    view.copy_(base)
+    return view
+
+
 @dataclasses.dataclass(frozen=True)
 class ConvCase:
     """One convolution problem, fully determined and reproducible.
@@ -203,7 +252,10 @@ class ConvCase:
     ``kind="corr2d"`` cases are single-channel, unbatched and unparametrised:
     they materialise to 2-D ``X`` and ``K``. ``kind="conv_transpose2d"`` cases are
     F.conv_transpose2d problems: ``in_channels`` and ``height``/``width`` are its input's,
-    the weight is ``(C_in, C_out / groups, kh, kw)`` and ``output_padding`` is passed. ``exponent`` scales the input by
+    the weight is ``(C_in, C_out / groups, kh, kw)`` and ``output_padding`` is passed. ``kind="conv1d"``
+    cases have one spatial axis (``width``; ``height`` is 1) and ``kind="conv3d"`` cases three
+    (``depth``, ``height``, ``width``): ``kernel`` and tuple parameters have one entry per spatial axis.
+    ``exponent`` scales the input by
     ``2**exponent`` and the weight by ``2**-exponent``: every product keeps its
     value, but the operands reach large and small magnitudes.
     """
@@ -213,7 +265,7 @@ class ConvCase:
     out_channels: int
     height: int
     width: int
-    kernel: Pair
+    kernel: Sizes
     stride: IntOrPair = 1
     padding: Padding = 0
     dilation: IntOrPair = 1
@@ -229,10 +281,34 @@ class ConvCase:
     seed: int = 0
     kind: Kind = "conv2d"
     output_padding: IntOrPair = 0
+    #: the input's depth (conv3d only)
+    depth: int = 1
+
+    def __post_init__(self) -> None:
+        rank = spatial_rank(self.kind)
+        if len(self.kernel) != rank:
+            raise ValueError(f"kernel={self.kernel!r}: a {self.kind} kernel has {rank} spatial size(s)")
+        if rank == 1 and self.height != 1:
+            raise ValueError(
+                f"height={self.height}: a conv1d case has one spatial axis (width); pass height=1"
+            )
+        if rank != 3 and self.depth != 1:
+            raise ValueError(f"depth={self.depth}: only a conv3d case has a depth; leave it at 1")
 
     @property
     def transposed(self) -> bool:
         return self.kind == "conv_transpose2d"
+
+    @property
+    def rank(self) -> int:
+        """The number of spatial axes: 1 (conv1d), 2 or 3 (conv3d)."""
+        return spatial_rank(self.kind)
+
+    @property
+    def spatial(self) -> Sizes:
+        """The input's spatial size: ``(W,)``, ``(H, W)`` or ``(D, H, W)``."""
+        full = (self.depth, self.height, self.width)
+        return full[3 - self.rank :]
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -242,7 +318,7 @@ class ConvCase:
     def input_shape(self) -> tuple[int, ...]:
         if self.kind == "corr2d":
             return (self.height, self.width)
-        chw = (self.in_channels, self.height, self.width)
+        chw = (self.in_channels, *self.spatial)
         return chw if self.batch is None else (self.batch, *chw)
 
     @property
@@ -254,18 +330,18 @@ class ConvCase:
         return (self.out_channels, self.in_channels // self.groups, *self.kernel)
 
     @property
-    def out_spatial(self) -> Pair:
+    def out_spatial(self) -> Sizes:
         if self.transposed:
             assert not isinstance(self.padding, str)
             return transposed_size(
-                (self.height, self.width),
+                self.spatial,
                 self.kernel,
                 self.stride,
                 self.padding,
                 self.output_padding,
                 self.dilation,
             )
-        return output_size((self.height, self.width), self.kernel, self.stride, self.padding, self.dilation)
+        return output_size(self.spatial, self.kernel, self.stride, self.padding, self.dilation)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -279,15 +355,15 @@ class ConvCase:
     def reduction_length(self) -> int:
         """K: the most products summed into one output element.
 
-        C_in / groups * kh * kw for a convolution. For a transposed convolution only the taps
+        C_in / groups * prod(kernel) for a convolution. For a transposed convolution only the taps
         that meet an input element reach an output element: C_in / groups * prod over the axes
         of ``ceil(k * gcd(s, d) / s)`` (:func:`transposed_taps`).
         """
         if self.transposed:
-            s, d = as_pair(self.stride), as_pair(self.dilation)
+            s, d = as_tuple(self.stride, self.rank), as_tuple(self.dilation, self.rank)
             taps = [transposed_taps(k, s[a], d[a]) for a, k in enumerate(self.kernel)]
-            return (self.in_channels // self.groups) * taps[0] * taps[1]
-        return (self.in_channels // self.groups) * self.kernel[0] * self.kernel[1]
+            return (self.in_channels // self.groups) * math.prod(taps)
+        return (self.in_channels // self.groups) * math.prod(self.kernel)
 
     @property
     def grad_reductions(self) -> tuple[int, int, int]:
@@ -298,11 +374,10 @@ class ConvCase:
         convolution's input gradient is a convolution (C_out/groups * kh * kw products) and
         its weight gradient sums one product per input position, N * H * W.
         """
-        out_h, out_w = self.out_spatial
-        per_plane = (self.batch or 1) * out_h * out_w
-        taps = (self.out_channels // self.groups) * self.kernel[0] * self.kernel[1]
+        per_plane = (self.batch or 1) * math.prod(self.out_spatial)
+        taps = (self.out_channels // self.groups) * math.prod(self.kernel)
         if self.transposed:
-            return taps, (self.batch or 1) * self.height * self.width, per_plane
+            return taps, (self.batch or 1) * math.prod(self.spatial), per_plane
         return taps, per_plane, per_plane
 
     def grad_reduction(self, which: str) -> int:
@@ -320,6 +395,13 @@ class ConvCase:
     def replace(self, **changes: object) -> ConvCase:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def with_spatial(self, sizes: Sizes, **changes: object) -> ConvCase:
+        """A copy whose input has the spatial size ``sizes`` (one entry per spatial axis)."""
+        full = (1,) * (3 - self.rank) + tuple(sizes)
+        if self.rank == 2:
+            return self.replace(height=full[1], width=full[2], **changes)
+        return self.replace(depth=full[0], height=full[1], width=full[2], **changes)
 
     def _values(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
         if self.values == "integer":
@@ -363,9 +445,10 @@ class ConvCase:
             # every tap but the first is scaled down instead, so that a whole tap's partial sum falls
             # below half the spacing of the first tap's (the output stays of the data's size)
             rest = torch.ones_like(scaled, dtype=torch.bool)
-            rest[:, :, 0, 0] = False
+            corner: Any = (slice(None), slice(None), *(0,) * self.rank)
+            rest[corner] = False
             return torch.where(rest, scaled * 2.0 ** -(_BITS[self.dtype] + 1), scaled)
-        first: tuple[Any, ...] = (..., 0, 0) if scaled.dim() == 2 else (slice(None), 0, 0, 0)
+        first: tuple[Any, ...] = (..., 0, 0) if scaled.dim() == 2 else (slice(None), *(0,) * (self.rank + 1))
         scaled[first] = scaled[first] * 2.0 ** (_BITS[self.dtype] + 1)
         return scaled
 
@@ -377,16 +460,16 @@ class ConvCase:
 
         def make(shape: tuple[int, ...], layout: str, index: int) -> torch.Tensor:
             base = self._values(shape, generator).to(dtype=dtype, device=target_device)
-            return _layout(base, layout, self.seed + index)
+            return _layout(base, layout, self.seed + index, self.rank)
 
         x = make(self.input_shape, self.input_layout, 0)
         w = make(self.weight_shape, self.weight_layout, 1)
         if self.values == "dominant":
-            w = _layout(self._dominant(w.contiguous()), self.weight_layout, self.seed + 1)
+            w = _layout(self._dominant(w.contiguous()), self.weight_layout, self.seed + 1, self.rank)
         if self.exponent:  # power-of-two scaling is exact in every dtype
             x, w = x * 2.0**self.exponent, w * 2.0**-self.exponent
-            x = _layout(x.contiguous(), self.input_layout, self.seed)
-            w = _layout(w.contiguous(), self.weight_layout, self.seed + 1)
+            x = _layout(x.contiguous(), self.input_layout, self.seed, self.rank)
+            w = _layout(w.contiguous(), self.weight_layout, self.seed + 1, self.rank)
         b = make((self.out_channels,), self.bias_layout, 2) if self.bias else None
         if self.kind == "corr2d":
             return Args(x, w, None)
@@ -405,8 +488,8 @@ class ConvCase:
                 f"{f' output_padding={self.output_padding!r}' if self.transposed else ''}"
                 f" dilation={self.dilation!r} groups={self.groups}"
             )
-            if self.transposed:
-                head = f"conv_transpose2d {head}"
+            if self.kind != "conv2d":
+                head = f"{self.kind} {head}"
         layouts = f"layouts={self.input_layout}/{self.weight_layout}"
         scaled = f" scaled 2**{self.exponent}/2**{-self.exponent}" if self.exponent else ""
         return f"{head} {self.dtype} {self.device} {layouts} values={self.values}{scaled}"
@@ -418,5 +501,6 @@ class ConvCase:
             for f in dataclasses.fields(self)
             if getattr(self, f.name) != f.default
             or f.name in ("batch", "in_channels", "out_channels", "height", "width", "kernel")
+            or (f.name == "depth" and self.rank == 3)
         )
         return f"ConvCase({fields})"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 __all__ = ["DEVICES", "DEVICE_CHOICES", "KINDS", "expand_devices"]
 
-#: The signatures a target may have: F.conv2d's, a seed-style ``corr2d(X, K)``, or F.conv_transpose2d's.
-KINDS: tuple[str, ...] = ("conv2d", "corr2d", "conv_transpose2d")
+#: The signatures a target may have: F.conv2d's, a seed-style ``corr2d(X, K)``, F.conv_transpose2d's, F.conv1d's or F.conv3d's.
+KINDS: tuple[str, ...] = ("conv2d", "corr2d", "conv_transpose2d", "conv1d", "conv3d")
 
 #: The devices the gate knows.
 DEVICES: tuple[str, ...] = ("cpu", "cuda")

@@ -80,17 +80,17 @@ def _batch(case: ConvCase) -> str:
 def _size(case: ConvCase) -> str:
     if math.prod(case.input_shape) >= LARGE_ELEMENTS:
         return "large"
-    out_h, out_w = case.out_spatial
-    if out_h in _TILE_EDGES or out_w in _TILE_EDGES:
+    out = case.out_spatial
+    if any(extent in _TILE_EDGES for extent in out):
         return "tile-edge"
-    return "tiny" if out_h * out_w <= 4 else "small"
+    return "tiny" if math.prod(out) <= 4 else "small"
 
 
 def _kernel(case: ConvCase) -> str:
-    kh, kw = case.kernel
-    if (kh, kw) == (1, 1):
+    """ "1x1" (every extent 1), "square" (all extents equal, a conv1d's too) or "rectangular"."""
+    if max(case.kernel) == 1:
         return "1x1"
-    return "square" if kh == kw else "rectangular"
+    return "square" if len(set(case.kernel)) == 1 else "rectangular"
 
 
 def regions(case: ConvCase) -> dict[str, str]:

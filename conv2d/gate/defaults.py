@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import torch
 
-from conv2d.gate.case import Args, resolve_padding
+from conv2d.gate.case import Args, resolve_pads
 from conv2d.gate.rejections import rejects
 
 __all__ = [
@@ -60,12 +60,19 @@ def _python_form(value: object) -> object:
 DEFAULTS: dict[str, object] = {name: _python_form(v) for name, v in SCHEMA_DEFAULTS.items()}
 
 
-def _pair(value: object) -> object:
-    """``v`` or ``(v,)`` -> ``(v, v)``; a pair as a tuple; anything else unchanged."""
+def _rank(args: Args | None) -> int:
+    """The spatial axes of the call ``args`` (its weight's dims less two); 2 without a call."""
+    return 2 if args is None else max(args.weight.dim() - 2, 1)
+
+
+def _pair(value: object, rank: int = 2) -> object:
+    """``v`` or ``(v,)`` -> ``(v,) * rank``; a tuple of ``rank`` as a tuple; anything else unchanged."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    if isinstance(value, tuple | list) and len(value) in (1, 2):
-        return (value[0], value[-1])
+        return (value,) * rank
+    if isinstance(value, tuple | list) and len(value) == 1:
+        return (value[0],) * rank
+    if isinstance(value, tuple | list) and len(value) == rank:
+        return tuple(value)
     return value
 
 
@@ -80,15 +87,16 @@ def same_effect(name: str, a: object, b: object, args: Args | None = None) -> bo
     if name == "padding" and args is not None:
         return _explicit(a, args) == _explicit(b, args)
     if name == "padding":
-        a, b = ((0, 0) if v == "valid" else v for v in (a, b))
-    return _pair(a) == _pair(b)
+        a, b = (0 if v == "valid" else v for v in (a, b))
+    return _pair(a, _rank(args)) == _pair(b, _rank(args))
 
 
 def _explicit(padding: object, args: Args) -> object:
-    """``padding`` as the (top, bottom, left, right) it gives ``args``'s kernel; itself if it is not a padding."""
-    kernel = (args.weight.shape[-2], args.weight.shape[-1])
+    """``padding`` as the (before, after) per axis it gives ``args``'s kernel; itself if it is not a padding."""
+    rank = _rank(args)
+    kernel = tuple(args.weight.shape[-rank:])
     try:
-        return resolve_padding(_pair(padding), kernel, _pair(args.dilation))  # type: ignore[arg-type]
+        return resolve_pads(_pair(padding, rank), kernel, _pair(args.dilation, rank))  # type: ignore[arg-type]
     except (TypeError, ValueError, IndexError):
         return padding
 
@@ -139,7 +147,7 @@ def omission_calls(args: Args, *, only_changed: bool = False) -> list[Call]:
     values, out = _values(args), []
     for name, default in DEFAULTS.items():
         expected = args.replace(**{name: default})
-        if rejects(expected):
+        if rejects(expected, _rank(args)):
             continue
         changed = not same_effect(name, values[name], default, args)
         if name == "bias":

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 import torch
 
 from conv2d.gate.capabilities import Capabilities
-from conv2d.gate.case import ConvCase, as_pair, resolve_padding
+from conv2d.gate.case import ConvCase, as_tuple, resolve_pads
 from conv2d.gate.reference import Exact
 from conv2d.gate.target import Violation
 from conv2d.gate.tolerance import Precision, bound, judge, precision_for, weaker_models
@@ -61,19 +62,21 @@ class _Declares(Protocol):
 
 
 def transform_length(case: ConvCase) -> int:
-    """The length of the 2-D transform a linear (not circular) FFT convolution of ``case`` needs.
+    """The length of the N-D transform a linear (not circular) FFT convolution of ``case`` needs.
 
-    A transposed convolution is the linear convolution of the zero-inserted input, before the
-    padding crops it: ``(H - 1) * s + d * (k - 1) + 1 + output_padding`` per axis.
+    Per axis, the padded input plus the dilated kernel's extent less one. A transposed
+    convolution is the linear convolution of the zero-inserted input, before the padding crops
+    it: ``(H - 1) * s + d * (k - 1) + 1 + output_padding`` per axis.
     """
     if case.transposed:
-        out_h, out_w = case.out_spatial
-        ph, pw = as_pair(case.padding)  # type: ignore[arg-type]
-        return (out_h + 2 * ph) * (out_w + 2 * pw)
-    top, bottom, left, right = resolve_padding(case.padding, case.kernel, as_pair(case.dilation))
-    dh, dw = as_pair(case.dilation)
-    eh, ew = dh * (case.kernel[0] - 1) + 1, dw * (case.kernel[1] - 1) + 1
-    return (case.height + top + bottom + eh - 1) * (case.width + left + right + ew - 1)
+        crop = as_tuple(case.padding, case.rank)  # type: ignore[arg-type]
+        return math.prod(out + 2 * p for out, p in zip(case.out_spatial, crop, strict=True))
+    dilation = as_tuple(case.dilation, case.rank)
+    pads = resolve_pads(case.padding, case.kernel, dilation)
+    return math.prod(
+        size + sum(pad) + d * (k - 1)
+        for size, pad, d, k in zip(case.spatial, pads, dilation, case.kernel, strict=True)
+    )
 
 
 def may_flush(caps: Capabilities, dtype: torch.dtype) -> bool:

@@ -23,10 +23,13 @@ the same pair for gradients.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
+from typing import Any
 
 import torch
 
-from conv2d.gate.case import Args, as_pair, resolve_padding
+from conv2d.gate.case import Args, as_tuple, resolve_pads
 
 __all__ = [
     "Exact",
@@ -66,86 +69,109 @@ def as_float64(t: torch.Tensor | None) -> torch.Tensor | None:
 @dataclasses.dataclass(frozen=True)
 class _Geometry:
     batched: bool
-    pads: tuple[int, int, int, int]  # left, right, top, bottom (constant_pad_nd order)
-    stride: tuple[int, int]
-    dilation: tuple[int, int]
+    pads: tuple[tuple[int, int], ...]  # (before, after) per spatial axis
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
     groups: int
-    #: (height, width) output padding of a transposed convolution; None for a convolution
-    output_padding: tuple[int, int] | None = None
+    #: output padding per axis of a transposed convolution; None for a convolution
+    output_padding: tuple[int, ...] | None = None
+
+    @property
+    def rank(self) -> int:
+        return len(self.stride)
+
+    def pad_list(self) -> list[int]:
+        """The pads in constant_pad_nd's order: the last axis first, before then after."""
+        return [p for pair in reversed(self.pads) for p in pair]
+
+
+def rank_of(w: torch.Tensor) -> int:
+    """Spatial axes of a convolution with weight ``w`` (a 2-D corr2d kernel has two)."""
+    return w.dim() - 2 if w.dim() > 2 else 2
+
+
+def _index(*parts: Any) -> Any:
+    """``parts`` as one index (a tuple of ellipsis, ints and slices)."""
+    return parts
 
 
 def _geometry(args: Args, x: torch.Tensor, w: torch.Tensor) -> _Geometry:
-    if x.dim() == 2:  # corr2d kind: (H, W) input and (h, w) kernel
-        return _Geometry(False, (0, 0, 0, 0), (1, 1), (1, 1), 1)
-    kernel = (w.shape[-2], w.shape[-1])
-    d = as_pair(args.dilation)  # type: ignore[arg-type]
-    batched, stride = x.dim() == 4, as_pair(args.stride)  # type: ignore[arg-type]
+    rank = rank_of(w)
+    if w.dim() == 2:  # corr2d kind: (H, W) input and (h, w) kernel
+        return _Geometry(False, ((0, 0), (0, 0)), (1, 1), (1, 1), 1)
+    kernel = tuple(w.shape[2:])
+    d = as_tuple(args.dilation, rank)  # type: ignore[arg-type]
+    batched, stride = x.dim() == rank + 2, as_tuple(args.stride, rank)  # type: ignore[arg-type]
     if args.output_padding is not None:  # transposed: padding crops the output, per axis on both sides
-        ph, pw = as_pair(args.padding)  # type: ignore[arg-type]
-        return _Geometry(batched, (pw, pw, ph, ph), stride, d, args.groups, as_pair(args.output_padding))
-    top, bottom, left, right = resolve_padding(args.padding, kernel, d)  # type: ignore[arg-type]
-    return _Geometry(batched, (left, right, top, bottom), stride, d, args.groups)
+        crop = as_tuple(args.padding, rank)  # type: ignore[arg-type]
+        pads = tuple((p, p) for p in crop)
+        return _Geometry(batched, pads, stride, d, args.groups, as_tuple(args.output_padding, rank))
+    pads = resolve_pads(args.padding, kernel, d)  # type: ignore[arg-type]
+    return _Geometry(batched, pads, stride, d, args.groups)
 
 
-def _as4d(x: torch.Tensor, w: torch.Tensor, geo: _Geometry) -> tuple[torch.Tensor, torch.Tensor]:
-    if x.dim() == 2:
+def _full(x: torch.Tensor, w: torch.Tensor, geo: _Geometry) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` and ``w`` with the batch (and, for corr2d, channel) axes they lack."""
+    if w.dim() == 2:
         return x[None, None], w[None, None]
     return (x if geo.batched else x[None]), w
 
 
-def _restore(out: torch.Tensor, x: torch.Tensor, geo: _Geometry) -> torch.Tensor:
-    if x.dim() == 2:
+def _restore(out: torch.Tensor, w: torch.Tensor, geo: _Geometry) -> torch.Tensor:
+    if w.dim() == 2:
         return out[0, 0]
     return out if geo.batched else out[0]
 
 
 def _conv(geo: _Geometry, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
     """torch's convolution operator on explicitly padded input (transposed: with its own padding)."""
-    x4, w4 = _as4d(x, w, geo)
+    xf, wf = _full(x, w, geo)
+    zeros = [0] * geo.rank
     if geo.output_padding is not None:
-        ph, pw = geo.pads[2], geo.pads[0]
+        crop = [before for before, _ in geo.pads]
         out = _CONVOLUTION(
-            x4,
-            w4,
-            b,
-            list(geo.stride),
-            [ph, pw],
-            list(geo.dilation),
-            True,
-            list(geo.output_padding),
-            geo.groups,
+            xf, wf, b, list(geo.stride), crop, list(geo.dilation), True, list(geo.output_padding), geo.groups
         )
-        return _restore(out, x, geo)
-    padded = _PAD(x4, list(geo.pads), 0.0)
-    out = _CONVOLUTION(padded, w4, b, list(geo.stride), [0, 0], list(geo.dilation), False, [0, 0], geo.groups)
-    return _restore(out, x, geo)
+        return _restore(out, w, geo)
+    padded = _PAD(xf, geo.pad_list(), 0.0)
+    out = _CONVOLUTION(padded, wf, b, list(geo.stride), zeros, list(geo.dilation), False, zeros, geo.groups)
+    return _restore(out, w, geo)
 
 
 def _shifted_sum(geo: _Geometry, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
     """The same convolution as a sum over kernel taps of channel contractions of strided slices."""
-    x4, w4 = _as4d(x, w, geo)
-    xp = _PAD(x4, list(geo.pads), 0.0)
-    n, _c, hp, wp = xp.shape
-    o, cg, kh, kw = w4.shape
-    (sh, sw), (dh, dw), g = geo.stride, geo.dilation, geo.groups
-    ho, wo = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
-    xg = xp.reshape(n, g, cg, hp, wp)
-    wg = w4.reshape(g, o // g, cg, kh, kw)
+    xf, wf = _full(x, w, geo)
+    xp = _PAD(xf, geo.pad_list(), 0.0)
+    n, sizes = xp.shape[0], tuple(xp.shape[2:])
+    o, cg, kernel = wf.shape[0], wf.shape[1], tuple(wf.shape[2:])
+    s, d, g = geo.stride, geo.dilation, geo.groups
+    outs = [(sizes[a] - d[a] * (kernel[a] - 1) - 1) // s[a] + 1 for a in range(geo.rank)]
+    xg = xp.reshape(n, g, cg, *sizes)
+    wg = wf.reshape(g, o // g, cg, *kernel)
+    axes = "xyz"[: geo.rank]
+    equation = f"ngc{axes},goc->ngo{axes}"
     taps = [
         _EINSUM(
-            "ngchw,goc->ngohw",
+            equation,
             [
-                xg[..., u * dh : u * dh + (ho - 1) * sh + 1 : sh, v * dw : v * dw + (wo - 1) * sw + 1 : sw],
-                wg[..., u, v],
+                xg[
+                    (
+                        ...,
+                        *(
+                            slice(t[a] * d[a], t[a] * d[a] + (outs[a] - 1) * s[a] + 1, s[a])
+                            for a in range(geo.rank)
+                        ),
+                    )
+                ],
+                wg[_index(..., *t)],
             ],
         )
-        for u in range(kh)
-        for v in range(kw)
+        for t in itertools.product(*(range(k) for k in kernel))
     ]
-    out = _SUM(_STACK(taps, 0), [0]).reshape(n, o, ho, wo)
+    out = _SUM(_STACK(taps, 0), [0]).reshape(n, o, *outs)
     if b is not None:
-        out = out + b.reshape(1, o, 1, 1)
-    return _restore(out, x, geo)
+        out = out + b.reshape(1, o, *(1,) * geo.rank)
+    return _restore(out, w, geo)
 
 
 def _scatter_sum(
@@ -154,13 +180,13 @@ def _scatter_sum(
     """A transposed convolution as a sum over kernel taps: each tap's channel contraction of the
     whole input, added into the output every stride rows and columns from the tap's offset, then
     cropped by the padding (output padding extends the bottom and right)."""
-    x4, w4 = _as4d(x, w, geo)
+    x4, w4 = _full(x, w, geo)
     assert geo.output_padding is not None
     n, cin, h, wd = x4.shape
     _, og, kh, kw = w4.shape
     (sh, sw), (dh, dw), g = geo.stride, geo.dilation, geo.groups
     oph, opw = geo.output_padding
-    ph, pw = geo.pads[2], geo.pads[0]
+    (ph, _), (pw, _) = geo.pads
     full_h, full_w = (h - 1) * sh + dh * (kh - 1) + 1 + oph, (wd - 1) * sw + dw * (kw - 1) + 1 + opw
     xg = x4.reshape(n, g, cin // g, h, wd)
     wg = w4.reshape(g, cin // g, og, kh, kw)
@@ -179,7 +205,7 @@ def _scatter_sum(
     out = out[..., ph : full_h - ph, pw : full_w - pw].reshape(n, g * og, full_h - 2 * ph, full_w - 2 * pw)
     if b is not None:
         out = out + b.reshape(1, -1, 1, 1)
-    return _restore(out, x, geo)
+    return _restore(out, w, geo)
 
 
 def transposed_products(args: Args) -> torch.Tensor:
@@ -229,13 +255,13 @@ class Exact:
     unbiased: torch.Tensor | None = None
 
 
-def _l2(t: torch.Tensor) -> torch.Tensor:
-    """The 2-norm over the two spatial dims."""
-    return t.pow(2).sum(dim=(-2, -1)).sqrt()
+def _l2(t: torch.Tensor, rank: int) -> torch.Tensor:
+    """The 2-norm over the ``rank`` spatial dims."""
+    return t.pow(2).sum(dim=tuple(range(-rank, 0))).sqrt()
 
 
-def _l1(w: torch.Tensor) -> torch.Tensor:
-    return _SUM(_ABS(w), [-2, -1])
+def _l1(w: torch.Tensor, rank: int) -> torch.Tensor:
+    return _SUM(_ABS(w), list(range(-rank, 0)))
 
 
 def _planes(t: torch.Tensor) -> torch.Tensor:
@@ -260,8 +286,9 @@ def _through_weight(t: torch.Tensor, w: torch.Tensor, groups: int, adjoint: bool
     adjoint, ``t`` is the output gradient and the sum runs over each group's output channels.
     The result has ``t``'s dims (none for corr2d planes, a missing batch dim kept missing).
     """
-    nt, nw = _l2(t), _l1(w)
-    if t.dim() == 2:
+    rank = rank_of(w)
+    nt, nw = _l2(t, rank), _l1(w, rank)
+    if w.dim() == 2:
         return nt * nw
     nt2 = _planes(nt)
     n = nt2.shape[0]
@@ -271,19 +298,20 @@ def _through_weight(t: torch.Tensor, w: torch.Tensor, groups: int, adjoint: bool
         per = _EINSUM("ngo,goc->ngc", [nt2.reshape(n, groups, o // groups), filters]).reshape(n, groups * cg)
     else:
         per = _EINSUM("ngc,goc->ngo", [nt2.reshape(n, groups, cg), filters]).reshape(n, o)
-    per = per[..., None, None]
-    return per if t.dim() == 4 else per[0]
+    per = per.reshape(*per.shape, *(1,) * rank)
+    return per if t.dim() == rank + 2 else per[0]
 
 
-def _grad_weight_scale(x: torch.Tensor, g: torch.Tensor, groups: int) -> torch.Tensor:
-    """``sum_n ||x[n, c]||_2 * ||g[n, o]||_2`` per filter (o, c): a correlation over whole planes."""
-    nx, ng = _l2(x), _l2(g)
-    if x.dim() == 2:
+def _grad_weight_scale(x: torch.Tensor, g: torch.Tensor, groups: int, w: torch.Tensor) -> torch.Tensor:
+    """``sum_n ||x[n, c]||_2 * ||g[n, o]||_2`` per filter (o, c) of ``w``: a correlation over whole planes."""
+    rank = rank_of(w)
+    nx, ng = _l2(x, rank), _l2(g, rank)
+    if w.dim() == 2:
         return nx * ng
     nx2, ng2 = _planes(nx), _planes(ng)
     n = nx2.shape[0]
     per_group = _EINSUM("ngc,ngo->goc", [nx2.reshape(n, groups, -1), ng2.reshape(n, groups, -1)])
-    return per_group.reshape(-1, per_group.shape[-1])[..., None, None]
+    return per_group.reshape(-1, per_group.shape[-1]).reshape(-1, per_group.shape[-1], *(1,) * rank)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,10 +324,11 @@ class ExactGrads:
 
 
 def _reduction(w: torch.Tensor, geo: _Geometry) -> int:
-    """K, at most: the products summed per output element (C_in / groups * kh * kw for a convolution)."""
+    """K, at most: the products summed per output element (C_in / groups * prod(kernel) for a convolution)."""
+    taps = math.prod(w.shape[-geo.rank :])
     if geo.output_padding is not None:  # (C_in, C_out / groups, kh, kw)
-        return w.shape[0] // geo.groups * w.shape[-2] * w.shape[-1]
-    return (w.shape[-3] if w.dim() == 4 else 1) * w.shape[-2] * w.shape[-1]
+        return w.shape[0] // geo.groups * taps
+    return (w.shape[1] if w.dim() > 2 else 1) * taps
 
 
 def reference(args: Args) -> Exact:
@@ -344,15 +373,16 @@ def reference_grads(args: Args, grad_output: torch.Tensor) -> ExactGrads:
     mags = _grads(geo, _conv, _ABS(x), _ABS(w), absb, _ABS(g))
     checks = _grads(geo, _second(geo), x, w, b, g)
     names = ("the input gradient", "the weight gradient", "the bias gradient")
-    batch = g.shape[0] if g.dim() == 4 else 1
-    per_plane = batch * g.shape[-2] * g.shape[-1]
+    batch = g.shape[0] if geo.batched else 1
+    kernel, rank = math.prod(w.shape[-geo.rank :]), geo.rank
+    per_plane = batch * math.prod(g.shape[-rank:])
     if geo.output_padding is None:
-        taps = (w.shape[0] // geo.groups if w.dim() == 4 else 1) * w.shape[-2] * w.shape[-1]
+        taps = (w.shape[0] // geo.groups if w.dim() > 2 else 1) * kernel
         ks = (taps, per_plane, per_plane)
-        scales = [_grad_input_scale(g, w, geo.groups), _grad_weight_scale(x, g, geo.groups)]
+        scales = [_grad_input_scale(g, w, geo.groups), _grad_weight_scale(x, g, geo.groups, w)]
     else:  # the input gradient of a transposed convolution is the convolution of g with w
-        ks = (w.shape[1] * w.shape[-2] * w.shape[-1], batch * x.shape[-2] * x.shape[-1], per_plane)
-        scales = [forward_scale(g, w, geo.groups), _grad_weight_scale(g, x, geo.groups)]
+        ks = (w.shape[1] * kernel, batch * math.prod(x.shape[-rank:]), per_plane)
+        scales = [forward_scale(g, w, geo.groups), _grad_weight_scale(g, x, geo.groups, w)]
     for name, v, c, m, k in zip(names, values, checks, mags, ks, strict=False):
         _cross_check(name, args, v, c, m, k)
     scales.append(
@@ -381,5 +411,5 @@ def second_order_scales(
     """
     v, u_x, u_w = (t.detach().to("cpu", _F64) for t in (v, u_x, u_w))
     if transposed:  # its input gradient is a convolution; its weight gradient correlates v with u_x
-        return forward_scale(v, u_w, groups), _grad_weight_scale(v, u_x, groups)
-    return _grad_input_scale(v, u_w, groups), _grad_weight_scale(u_x, v, groups)
+        return forward_scale(v, u_w, groups), _grad_weight_scale(v, u_x, groups, u_w)
+    return _grad_input_scale(v, u_w, groups), _grad_weight_scale(u_x, v, groups, u_w)

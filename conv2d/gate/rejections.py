@@ -38,6 +38,12 @@ from conv2d.gate.case import Args
 __all__ = ["CHILD_TIMEOUT", "candidates", "rejected_calls", "rejects"]
 
 _F_CONV2D: Callable[..., torch.Tensor] = torch.nn.functional.conv2d
+#: F.conv1d, F.conv2d and F.conv3d by the number of spatial axes, bound at import too.
+_OPS: dict[int, Callable[..., torch.Tensor]] = {
+    1: torch.nn.functional.conv1d,
+    2: _F_CONV2D,
+    3: torch.nn.functional.conv3d,
+}
 #: Seconds the child interpreter may take to start and answer one question.
 CHILD_TIMEOUT = 120.0
 #: The child: reads one call structure per line (JSON), answers whether F.conv2d rejects it.
@@ -65,7 +71,8 @@ def rejects(q, threads, channels_last):
             t = t.contiguous(memory_format=torch.channels_last)
         tensors.append(t)
     try:
-        torch.nn.functional.conv2d(*tensors, *[thaw(p) for p in q["params"]])
+        op = getattr(torch.nn.functional, "conv%dd" % q.get("rank", 2))
+        op(*tensors, *[thaw(p) for p in q["params"]])
     except Exception:
         return True
     return False
@@ -79,36 +86,46 @@ for line in sys.stdin:
 """
 
 
-def _pair(value: object) -> tuple[object, object]:
-    """A parameter as (height, width): ``3`` -> ``(3, 3)``, ``(2,)`` -> ``(2, 2)``; other lengths -> ``(None, None)``."""
+def _axes(value: object, rank: int = 2) -> tuple[object, ...]:
+    """A parameter per spatial axis: ``3`` -> ``(3,) * rank``, ``(2,)`` -> ``(2,) * rank``; other lengths -> Nones."""
     if isinstance(value, tuple | list):
-        return (value[0], value[-1]) if len(value) in (1, 2) else (None, None)
-    return (value, value)
+        if len(value) == 1:
+            return (value[0],) * rank
+        return tuple(value) if len(value) == rank else (None,) * rank
+    return (value,) * rank
 
 
-def _parameter_candidates(args: Args) -> list[tuple[str, Args]]:
+#: How the candidates name a tuple of one, two, three or four numbers.
+_COUNT = {1: "one number", 2: "two numbers", 3: "three numbers", 4: "four numbers"}
+
+
+def _last_zero(value: object, rank: int, zero: int) -> tuple[object, ...]:
+    """The parameter per axis with its last (width) entry replaced by ``zero``."""
+    head = _axes(value, rank)[:-1] if not isinstance(value, str) else (0,) * (rank - 1)
+    return (*head, zero)
+
+
+def _parameter_candidates(args: Args, rank: int = 2) -> list[tuple[str, Args]]:
     """Each of stride, padding, dilation: zero, negative, of the wrong length or type."""
-    sh, _ = _pair(args.stride)
-    ph, _ = _pair(args.padding) if not isinstance(args.padding, str) else (0, 0)
-    dh, _ = _pair(args.dilation)
+    longer = (1,) * (rank + 1)
     out = [
         ("stride 0", args.replace(stride=0)),
         ("a negative stride", args.replace(stride=-1)),
-        ("stride 0 along the width", args.replace(stride=(sh, 0))),
-        ("a stride of three numbers", args.replace(stride=(1, 1, 1))),
+        ("stride 0 along the width", args.replace(stride=_last_zero(args.stride, rank, 0))),
+        (f"a stride of {_COUNT[rank + 1]}", args.replace(stride=longer)),
         ("a stride of 1.5, not an integer", args.replace(stride=1.5)),
         ("a stride given as a string", args.replace(stride="1")),
         ("negative padding", args.replace(padding=-1)),
-        ("negative padding along the width", args.replace(padding=(ph, -1))),
-        ("a padding of three numbers", args.replace(padding=(0, 0, 0))),
+        ("negative padding along the width", args.replace(padding=_last_zero(args.padding, rank, -1))),
+        (f"a padding of {_COUNT[rank + 1]}", args.replace(padding=(0,) * (rank + 1))),
         ("the unknown padding string 'full'", args.replace(padding="full")),
         ("padding 'SAME' (torch's strings are lower-case)", args.replace(padding="SAME")),
         ("a padding of 1.5, not an integer", args.replace(padding=1.5)),
         ("padding None", args.replace(padding=None)),
         ("dilation 0", args.replace(dilation=0)),
         ("a negative dilation", args.replace(dilation=-1)),
-        ("dilation 0 along the width", args.replace(dilation=(dh, 0))),
-        ("a dilation of three numbers", args.replace(dilation=(1, 1, 1))),
+        ("dilation 0 along the width", args.replace(dilation=_last_zero(args.dilation, rank, 0))),
+        (f"a dilation of {_COUNT[rank + 1]}", args.replace(dilation=longer)),
         ("a dilation of 1.5, not an integer", args.replace(dilation=1.5)),
     ]
     if args.padding == "same":
@@ -118,9 +135,9 @@ def _parameter_candidates(args: Args) -> list[tuple[str, Args]]:
     return out
 
 
-def _groups_candidates(args: Args) -> list[tuple[str, Args]]:
+def _groups_candidates(args: Args, rank: int = 2) -> list[tuple[str, Args]]:
     """groups 0, negative, not an integer, not dividing the channels, not matching the weight."""
-    g, cin, cout = args.groups, args.input.shape[-3], args.weight.shape[0]
+    g, cin, cout = args.groups, args.input.shape[-rank - 1], args.weight.shape[0]
     out = [
         ("groups=0", args.replace(groups=0)),
         ("negative groups", args.replace(groups=-1)),
@@ -139,47 +156,53 @@ def _groups_candidates(args: Args) -> list[tuple[str, Args]]:
     return out
 
 
-def _input_candidates(args: Args) -> list[tuple[str, Args]]:
+def _input_candidates(args: Args, rank: int = 2) -> list[tuple[str, Args]]:
     """Inputs of the wrong rank, channel count or size, and a kernel larger than the padded input."""
     x, w, g = args.input, args.weight, args.groups
-    cin = x.shape[-3]
-    lower = x.new_zeros(x.shape[-2:]) if x.dim() == 4 else x[0]
+    channel, first = -rank - 1, -rank  # the channel axis and the first spatial axis (the height in 2-D)
+    cin = x.shape[channel]
+    lower = x.new_zeros(x.shape[first:]) if x.dim() == rank + 2 else x[0]
     out = [
         (f"an input of rank {x.dim() + 1}", args.replace(input=x.unsqueeze(0))),
         (f"an input of rank {lower.dim()}", args.replace(input=lower)),
         (
             f"an input with {cin + g} channels for a weight expecting {cin}",
-            args.replace(input=torch.cat([x, x.narrow(-3, 0, g)], dim=-3)),
+            args.replace(input=torch.cat([x, x.narrow(channel, 0, g)], dim=channel)),
         ),
-        ("an input of height 0", args.replace(input=x.narrow(-2, 0, 0))),
+        (
+            "an input of height 0" if rank > 1 else "an input of length 0",
+            args.replace(input=x.narrow(first, 0, 0)),
+        ),
         (
             "a kernel larger than the padded input",
             args.replace(
-                weight=w.new_zeros(*w.shape[:-2], x.shape[-2] + 1, w.shape[-1]), padding=0, dilation=1
+                weight=w.new_zeros(*w.shape[:first], x.shape[first] + 1, *w.shape[first + 1 :]),
+                padding=0,
+                dilation=1,
             ),
         ),
     ]
-    if x.dim() == 3:
-        out.append(("an input of rank 5", args.replace(input=x[None, None])))
+    if x.dim() == rank + 1:
+        out.append((f"an input of rank {rank + 3}", args.replace(input=x[None, None])))
     if cin > g:
         out.append(
             (
                 f"an input with {cin - g} channels for a weight expecting {cin}",
-                args.replace(input=x.narrow(-3, 0, cin - g)),
+                args.replace(input=x.narrow(channel, 0, cin - g)),
             )
         )
     return out
 
 
-def _weight_candidates(args: Args) -> list[tuple[str, Args]]:
+def _weight_candidates(args: Args, rank: int = 2) -> list[tuple[str, Args]]:
     """Weights of the wrong rank, channel counts or kernel size."""
     w, b, g = args.weight, args.bias, args.groups
     cout = w.shape[0]
     wider = torch.cat([w, w[:1]])
     return [
-        ("a weight of rank 3", args.replace(weight=w[:, 0])),
-        ("a weight of rank 5", args.replace(weight=w[None])),
-        ("a weight of rank 2", args.replace(weight=w[:, 0, 0])),
+        (f"a weight of rank {rank + 1}", args.replace(weight=w[:, 0])),
+        (f"a weight of rank {rank + 3}", args.replace(weight=w[None])),
+        (f"a weight of rank {rank}", args.replace(weight=w[:, 0, 0])),
         ("a weight with 0 output channels", args.replace(weight=w[:0], bias=None if b is None else b[:0])),
         (
             f"a weight with {cout + 1} output channels, not divisible by groups={g}",
@@ -189,7 +212,10 @@ def _weight_candidates(args: Args) -> list[tuple[str, Args]]:
             f"a weight with {w.shape[1] + 1} input channels per group for an input with {w.shape[1]}",
             args.replace(weight=torch.cat([w, w[:, :1]], dim=1)),
         ),
-        ("a kernel of height 0", args.replace(weight=w.narrow(-2, 0, 0))),
+        (
+            "a kernel of height 0" if rank > 1 else "a kernel of length 0",
+            args.replace(weight=w.narrow(-rank, 0, 0)),
+        ),
     ]
 
 
@@ -213,13 +239,14 @@ def _bias_and_dtype_candidates(args: Args) -> list[tuple[str, Args]]:
     return out
 
 
-def candidates(args: Args) -> list[tuple[str, Args]]:
-    """Perturbations of the valid call ``args``, each with what is wrong about it (torch may accept some)."""
+def candidates(args: Args, rank: int = 2) -> list[tuple[str, Args]]:
+    """Perturbations of the valid call ``args`` of a convolution with ``rank`` spatial axes, each with
+    what is wrong about it (torch may accept some)."""
     return [
-        *_parameter_candidates(args),
-        *_groups_candidates(args),
-        *_input_candidates(args),
-        *_weight_candidates(args),
+        *_parameter_candidates(args, rank),
+        *_groups_candidates(args, rank),
+        *_input_candidates(args, rank),
+        *_weight_candidates(args, rank),
         *_bias_and_dtype_candidates(args),
     ]
 
@@ -243,30 +270,30 @@ def _spatial(size: int, kernel: int, dilation: object, padding: object) -> int:
     return min(size, max(need, 1))
 
 
-def _shape(args: Args) -> tuple[int, ...]:
+def _shape(args: Args, rank: int) -> tuple[int, ...]:
     """The input's shape cut down: batch at most one, each spatial size as small as keeps its verdict."""
     x, w = args.input, args.weight
     shape = list(x.shape)
-    if x.dim() == 4:
+    if x.dim() == rank + 2:
         shape[0] = min(shape[0], 1)
-    if x.dim() >= 2 and w.dim() >= 2:
-        for axis, i in ((-2, 0), (-1, 1)):
-            shape[axis] = _spatial(
-                shape[axis], w.shape[axis], _pair(args.dilation)[i], _pair(args.padding)[i]
-            )
+    if x.dim() >= rank and w.dim() >= rank:
+        dilation = _axes(args.dilation, rank)
+        padding = _axes(args.padding, rank) if not isinstance(args.padding, str) else (args.padding,) * rank
+        for i, axis in enumerate(range(-rank, 0)):
+            shape[axis] = _spatial(shape[axis], w.shape[axis], dilation[i], padding[i])
     return tuple(shape)
 
 
-def _structure(args: Args, *, reduced: bool = True) -> tuple[object, ...]:
-    """Shapes and parameters: all that decides whether F.conv2d accepts a call of one dtype."""
+def _structure(args: Args, rank: int, *, reduced: bool = True) -> tuple[object, ...]:
+    """The op's rank, shapes and parameters: all that decides whether it accepts a call of one dtype."""
     bias = None if args.bias is None else tuple(args.bias.shape)
-    shape = _shape(args) if reduced else tuple(args.input.shape)
-    return (shape, tuple(args.weight.shape), bias, *(_frozen(v) for v in args.params().values()))
+    shape = _shape(args, rank) if reduced else tuple(args.input.shape)
+    return (rank, shape, tuple(args.weight.shape), bias, *(_frozen(v) for v in args.params().values()))
 
 
 @functools.lru_cache(maxsize=4096)
 def _rejects_structure(structure: tuple[object, ...]) -> bool:
-    shape, weight, bias, *params = structure
+    rank, shape, weight, bias, *params = structure
 
     def zeros(s: object) -> torch.Tensor:
         return torch.zeros(*s, dtype=torch.float64)  # type: ignore[misc]
@@ -275,7 +302,7 @@ def _rejects_structure(structure: tuple[object, ...]) -> bool:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # padding='same' with an even kernel warns
-            _F_CONV2D(zeros(shape), zeros(weight), None if bias is None else zeros(bias), *thaw)
+            _OPS[rank](zeros(shape), zeros(weight), None if bias is None else zeros(bias), *thaw)  # type: ignore[index]
     except Exception:  # every way torch refuses a call is a rejection
         return True
     return False
@@ -352,8 +379,14 @@ _CHILD_PROCESS = _Child()
 
 @functools.lru_cache(maxsize=4096)
 def _child_rejects(structure: tuple[object, ...], dtypes: tuple[str, str, str], device: str) -> bool | None:
-    shape, weight, bias, *params = structure
-    question = {"shapes": [shape, weight, bias], "dtypes": dtypes, "device": device, "params": params}
+    rank, shape, weight, bias, *params = structure
+    question = {
+        "rank": rank,
+        "shapes": [shape, weight, bias],
+        "dtypes": dtypes,
+        "device": device,
+        "params": params,
+    }
     return _CHILD_PROCESS.ask(json.dumps(question))
 
 
@@ -361,8 +394,9 @@ def _dtype_name(t: torch.Tensor | None) -> str:
     return "none" if t is None else str(t.dtype).removeprefix("torch.")
 
 
-def rejects(args: Args) -> bool:
-    """Whether F.conv2d rejects the call ``args``, decided on tiny tensors of its structure.
+def rejects(args: Args, rank: int = 2) -> bool:
+    """Whether F.conv2d (F.conv1d, F.conv3d for ``rank`` 1, 3) rejects the call ``args``, decided on
+    tiny tensors of its structure.
 
     Tensors of one dtype are decided here in float64. Mixed dtypes are decided in the
     child interpreter, in their own dtypes and full shapes, with one thread and with
@@ -373,10 +407,11 @@ def rejects(args: Args) -> bool:
     """
     dtypes = (_dtype_name(args.input), _dtype_name(args.weight), _dtype_name(args.bias))
     if len(set(dtypes) - {"none"}) > 1:
-        return bool(_child_rejects(_structure(args, reduced=False), dtypes, args.input.device.type))
-    return _rejects_structure(_structure(args))
+        return bool(_child_rejects(_structure(args, rank, reduced=False), dtypes, args.input.device.type))
+    return _rejects_structure(_structure(args, rank))
 
 
-def rejected_calls(args: Args) -> list[tuple[str, Args]]:
-    """The perturbations of the valid call ``args`` that F.conv2d rejects, each with what is wrong about it."""
-    return [(what, bad) for what, bad in candidates(args) if rejects(bad)]
+def rejected_calls(args: Args, rank: int = 2) -> list[tuple[str, Args]]:
+    """The perturbations of the valid call ``args`` that F.conv2d (F.conv1d, F.conv3d for ``rank`` 1, 3)
+    rejects, each with what is wrong about it."""
+    return [(what, bad) for what, bad in candidates(args, rank) if rejects(bad, rank)]

@@ -45,6 +45,8 @@ BUILTIN_TARGETS: dict[str, str] = {
     "conv2d": "conv2d.functional:conv2d",
     "corr2d": "conv2d.functional:corr2d",
     "conv_transpose2d": "conv2d.family:conv_transpose2d",
+    "conv1d": "conv2d.family:conv1d",
+    "conv3d": "conv2d.family:conv3d",
 }
 
 
@@ -157,7 +159,8 @@ class Target:
         fn: the callable.
         name: how reports name it (``"module:function"``).
         kind: ``"conv2d"`` for F.conv2d's signature, ``"corr2d"`` for ``corr2d(X, K)``,
-            ``"conv_transpose2d"`` for F.conv_transpose2d's.
+            ``"conv_transpose2d"`` for F.conv_transpose2d's, ``"conv1d"`` and ``"conv3d"`` for F.conv1d's
+            and F.conv3d's.
         timeout: seconds one call (forward or backward) may take before it counts as timed out.
         spec: the ``"module:attribute"`` it was loaded from (``None`` for a callable given
             directly): a target with a spec can be run in worker processes.

@@ -110,7 +110,7 @@ def second_case(case: ConvCase, variants: Sequence[Variant | GradientVariant] = 
     stride, padding, dilation = case.stride, case.padding, case.dilation
     if case.kind == "conv2d" and any(Category.PER_AXIS in v.categories for v in variants):
         stride, dilation, padding = _unequal(stride, 1), _unequal(dilation, 1), _unequal(padding, 0)
-    kernel = _grown_kernel(case.kernel)
+    kernel = _grown_kernel((case.kernel[0], case.kernel[1]))
     s, d = as_pair(stride), as_pair(dilation)
     top, bottom, left, right = resolve_padding(padding, kernel, d)
     height = _grown_size(case.height, kernel[0], s[0], d[0], top + bottom)

@@ -9,6 +9,7 @@ from torch import Tensor
 from conv2d.gate.case import Args, ConvCase
 from conv2d.gate.diagnosis.gradients import Which, identify_gradient
 from conv2d.gate.diagnosis.identify import identify
+from conv2d.gate.diagnosis.spatial import spatial_diagnosis
 from conv2d.gate.diagnosis.transposed import transposed_diagnosis
 from conv2d.gate.judge import case_bound, contract
 from conv2d.gate.reference import reference, reference_grads
@@ -42,6 +43,8 @@ def _explain_output(target: Any, case: ConvCase, args: Args, out: Tensor) -> lis
     exact = reference(args)
     if case.transposed:  # the family's own variants
         said = transposed_diagnosis(out, case, args, held_to, target)
+    elif case.rank != 2:  # conv1d's and conv3d's variants
+        said = spatial_diagnosis(out, case, args, held_to, target)
     else:
         found = identify(out, case, args, precision=held_to, exact=exact, target=target)
         said = None if found is None else found.line
@@ -85,7 +88,7 @@ def explain(target: Any, case: ConvCase, law: str) -> list[str]:
     """
     from conv2d.gate.laws import target_grads  # late: the laws may import this package
 
-    if law not in explained_laws() or (case.transposed and law == "gradients"):
+    if law not in explained_laws() or ((case.transposed or case.rank != 2) and law == "gradients"):
         return []
     args = case.materialize()
     try:

@@ -198,7 +198,7 @@ def case_of(args: Args) -> ConvCase:
     does not rebuild them.
     """
     x, w = args.input, args.weight
-    if x.dim() == 2:
+    if w.dim() == 2:
         return ConvCase(
             None,
             1,
@@ -212,13 +212,17 @@ def case_of(args: Args) -> ConvCase:
             weight_layout=layout_of(w),
             kind="corr2d",
         )
+    rank = w.dim() - 2
+    full = (1,) * (3 - rank) + tuple(x.shape[-rank:])
     return ConvCase(
-        batch=x.shape[0] if x.dim() == 4 else None,
-        in_channels=x.shape[-3],
+        batch=x.shape[0] if x.dim() == rank + 2 else None,
+        in_channels=x.shape[-rank - 1],
         out_channels=w.shape[0],
-        height=x.shape[-2],
-        width=x.shape[-1],
-        kernel=(w.shape[-2], w.shape[-1]),
+        depth=full[0],
+        height=full[1],
+        width=full[2],
+        kernel=tuple(w.shape[2:]),
+        kind={1: "conv1d", 3: "conv3d"}.get(rank, "conv2d"),  # type: ignore[arg-type]
         stride=args.stride,
         padding=args.padding,
         dilation=args.dilation,

@@ -31,7 +31,7 @@ from conv2d.gate.judge import case_bound
 from conv2d.gate.reference import Exact, reference
 from conv2d.gate.tolerance import Precision, judge
 
-__all__ = ["TRANSPOSED_VARIANTS", "TransposedVariant", "transposed_diagnosis"]
+__all__ = ["TRANSPOSED_VARIANTS", "TransposedVariant", "transposed_diagnosis", "variant_diagnosis"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +59,10 @@ def _sizes(args: Args) -> tuple[tuple[int, int], tuple[int, int]]:
     padding, extra = as_pair(args.padding), as_pair(args.output_padding)  # type: ignore[arg-type]
     image, kernel = args.input.shape[-2:], args.weight.shape[-2:]
     stride, dilation = as_pair(args.stride), as_pair(args.dilation)  # type: ignore[arg-type]
-    size = transposed_size((image[0], image[1]), (kernel[0], kernel[1]), stride, padding, extra, dilation)
-    return padding, size
+    rows, cols = transposed_size(
+        (image[0], image[1]), (kernel[0], kernel[1]), stride, padding, extra, dilation
+    )
+    return padding, (rows, cols)
 
 
 def _op_ignored(args: Args) -> Exact | None:
@@ -157,11 +159,11 @@ TRANSPOSED_VARIANTS: tuple[TransposedVariant, ...] = (
 
 
 def _fits(
-    actual: Tensor, case: ConvCase, args: Args, precision: Precision
+    actual: Tensor, case: ConvCase, args: Args, precision: Precision, variants: Sequence[TransposedVariant]
 ) -> list[tuple[TransposedVariant, float]]:
-    """The variants ``actual`` fits within their bounds on ``args``, with the worst ratio of each."""
+    """The ``variants`` that ``actual`` fits within their bounds on ``args``, with the worst ratio of each."""
     found = []
-    for variant in TRANSPOSED_VARIANTS:
+    for variant in variants:
         try:
             exact = variant.compute(args)
         except RuntimeError:  # the variant has no result here (a kernel larger than its input)
@@ -188,7 +190,23 @@ def transposed_diagnosis(
     actual: Tensor, case: ConvCase, args: Args, precision: Precision, target: Any = None
 ) -> str | None:
     """One line naming the classic variant ``actual`` computes instead of the transposed convolution, or None."""
-    found = _fits(actual.detach(), case, args, precision)
+    return variant_diagnosis(TRANSPOSED_VARIANTS, _TRANSPOSE, actual, case, args, precision, target)
+
+
+def variant_diagnosis(
+    variants: Sequence[TransposedVariant],
+    prefix: str,
+    actual: Tensor,
+    case: ConvCase,
+    args: Args,
+    precision: Precision,
+    target: Any = None,
+) -> str | None:
+    """One line naming the one of ``variants`` that ``actual`` computes (confirmed on a second call), or None.
+
+    ``prefix`` is what every variant's sentence starts with: a tie names it once.
+    """
+    found = _fits(actual.detach(), case, args, precision, variants)
     if not found:
         return None
     confirmed = ""
@@ -196,18 +214,18 @@ def transposed_diagnosis(
         second = _second_call(target, case)
         if second is not None:
             other, other_args, again = second
-            kept = {v.name for v, _ in _fits(again.detach(), other, other_args, precision)}
+            kept = {v.name for v, _ in _fits(again.detach(), other, other_args, precision, variants)}
             if kept & {v.name for v, _ in found}:
                 found = [(v, r) for v, r in found if v.name in kept]
                 confirmed = f"; confirmed on input{tuple(other_args.input.shape)} with other values"
-    return _line(found, confirmed)
+    return _line(found, confirmed, prefix)
 
 
-def _line(found: Sequence[tuple[TransposedVariant, float]], confirmed: str) -> str:
+def _line(found: Sequence[tuple[TransposedVariant, float]], confirmed: str, prefix: str) -> str:
     if len(found) > 1:
         names = ", ".join(v.name for v, _ in found)
         said = ", or ".join(
-            v.sentence.removeprefix(_TRANSPOSE + " ") if i else v.sentence for i, (v, _) in enumerate(found)
+            v.sentence.removeprefix(prefix + " ") if i else v.sentence for i, (v, _) in enumerate(found)
         )
         return f"diagnosis: ambiguous on this case: {said} (variants {names})"
     variant, ratio = found[0]

@@ -123,19 +123,21 @@ def grad_case(case: ConvCase, args: Args) -> tuple[list[torch.Tensor], torch.Ten
 def delta_weight(case: ConvCase, args: Args) -> torch.Tensor:
     """A kernel with one tap of 1 per output channel, at a case-chosen position and input channel."""
     weight = torch.zeros_like(args.weight)
-    kh, kw = case.kernel
-    i, j = case.seed % kh, (case.seed // kh) % kw
+    tap, rest = [], case.seed
+    for k in case.kernel:  # the seed in mixed radix: (seed % kh, seed // kh % kw) for a 2-D kernel
+        tap.append(rest % k)
+        rest //= k
     if weight.dim() == 2:
-        weight[i, j] = 1
+        weight[tuple(tap)] = 1
         return weight
     shift = 0 if case.seed % 2 == 0 else case.seed  # shift 0: the identity when C_out == C_in
     if case.transposed:  # (C_in, C_out/groups, kh, kw): each output channel reads one input channel
         per_in, per_out = weight.shape[0] // case.groups, weight.shape[1]
         for o in range(per_out * case.groups):
             group, within = divmod(o, per_out)
-            weight[group * per_in + (within + shift) % per_in, within, i, j] = 1
+            weight[(group * per_in + (within + shift) % per_in, within, *tap)] = 1
         return weight
     cin = weight.shape[1]
     for o in range(weight.shape[0]):
-        weight[o, (o + shift) % cin, i, j] = 1
+        weight[(o, (o + shift) % cin, *tap)] = 1
     return weight

@@ -38,7 +38,7 @@ __all__ = ["calling_conventions", "empty_batch", "invalid_input", "reject_all", 
     "empty-batch",
     stage=Stage.API,
     order=10,
-    kinds=("conv2d", "conv_transpose2d"),
+    kinds=("conv2d", "conv_transpose2d", "conv1d", "conv3d"),
     require=("batched",),
     examples=12,
 )
@@ -79,10 +79,10 @@ def _returned(target: Target, what: str, bad: Args) -> str | None:
     return f"a {type(out).__name__}"
 
 
-@law("invalid-input", stage=Stage.API, order=20, kinds=("conv2d",), examples=30)
+@law("invalid-input", stage=Stage.API, order=20, kinds=("conv2d", "conv1d", "conv3d"), examples=30)
 def invalid_input(target: Target, case: ConvCase) -> None:
     """Every call F.conv2d rejects among small changes of a valid call (a parameter zero, negative, of the wrong length or type; 'same' padding with a stride; groups that do not divide; a tensor of the wrong rank, channels, dtype or size) raises an error."""
-    reject_all(target, rejected_calls(case.materialize()), "F.conv2d")
+    reject_all(target, rejected_calls(case.materialize(), case.rank), f"F.{case.kind}")
 
 
 def reject_all(target: Target, calls: Iterable[tuple[str, Args]], by: str) -> None:
@@ -163,7 +163,7 @@ def _check_call(target: Target, case: ConvCase, call: Call, exacts: dict[str, Ex
     within_reference(target, expected, exacts[key], out, f"output ({call.what}) vs float64 reference")
 
 
-@law("calling-conventions", stage=Stage.API, order=30, kinds=("conv2d",), examples=25)
+@law("calling-conventions", stage=Stage.API, order=30, kinds=("conv2d", "conv1d", "conv3d"), examples=25)
 def calling_conventions(target: Target, case: ConvCase) -> None:
     """Positional arguments, keywords and omitted defaults (each parameter by keyword and each default omitted in turn, as torch's schema states them) give F.conv2d's result for the call they make."""
     args = case.materialize()

@@ -162,7 +162,7 @@ def _exact_second_order(
     "double-backward",
     stage=Stage.CONTRACT,
     order=30,
-    kinds=("conv2d", "conv_transpose2d"),
+    kinds=("conv2d", "conv_transpose2d", "conv1d", "conv3d"),
     require=("no-bias",),
     examples=20,
     needs=("autograd", "double_backward"),
@@ -182,7 +182,7 @@ def double_backward(target: Target, case: ConvCase) -> None:
     in64 = [f64(t) for t in (args.input, args.weight, v, u_x, u_w)]
     want, mags = _exact_second_order(args, in64)
     # every second-derivative element sums at most all products of v with u_x or u_w
-    reduction = math.prod(case.output_shape) * case.kernel[0] * case.kernel[1]
+    reduction = math.prod(case.output_shape) * math.prod(case.kernel)
     scales = second_order_scales(v, u_x, u_w, case.groups, case.transposed)
     for name, g, exact, mag, like, scale in zip(
         ("input", "weight"), got, want, mags, in64[:2], scales, strict=True

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
-from conv2d.gate.case import Args, ConvCase, as_pair, resolve_padding
+from conv2d.gate.case import Args, ConvCase, as_tuple, resolve_pads
 from conv2d.gate.judge import may_flush
 from conv2d.gate.laws._common import call_checked, delta_weight, f64, within_reference
 from conv2d.gate.laws.registry import Stage, law, notice
@@ -31,7 +33,6 @@ def _plant(t: torch.Tensor, seed: int, values: Sequence[float]) -> torch.Tensor:
     return out
 
 
-_IM2COL = torch.ops.aten.im2col.default
 _PAD = torch.ops.aten.constant_pad_nd.default
 
 
@@ -47,25 +48,30 @@ def _implicit_padding_products(case: ConvCase, args: Args) -> torch.Tensor:
     if case.transposed:  # no padding enters a transposed convolution's products
         return transposed_products(args)
     x, w = f64(args.input), f64(args.weight)
-    x4 = x if x.dim() == 4 else x[None]
-    top, bottom, left, right = resolve_padding(case.padding, case.kernel, as_pair(case.dilation))
-    pads = [left, right, top, bottom]
-    kernel, dilation, stride = list(case.kernel), list(as_pair(case.dilation)), list(as_pair(case.stride))
-    cols = _IM2COL(_PAD(x4, pads, 0.0), kernel, dilation, [0, 0], stride)
-    real = _IM2COL(_PAD(torch.ones_like(x4), pads, 0.0), kernel, dilation, [0, 0], stride) > 0
-    n, g = x4.shape[0], case.groups
-    taps = w.shape[1] * case.kernel[0] * case.kernel[1]
-    cols, real = cols.view(n, g, taps, -1), real.view(n, g, taps, -1)
-    per_group = case.out_channels // g
-    planes = []
-    for o in range(case.out_channels):
-        group = o // per_group
-        products = w[o].reshape(taps)[None, :, None] * cols[:, group]
-        planes.append(torch.where(real[:, group], products, torch.zeros_like(products)).sum(dim=1))
-    out = torch.stack(planes, dim=1).reshape(n, case.out_channels, *case.out_spatial)
+    rank, batched = case.rank, case.batch is not None
+    xb = x if batched else x[None]
+    stride, dilation = as_tuple(case.stride, rank), as_tuple(case.dilation, rank)
+    pads = [p for pair in reversed(resolve_pads(case.padding, case.kernel, dilation)) for p in pair]
+    xp, real = _PAD(xb, pads, 0.0), _PAD(torch.ones_like(xb), pads, 0.0) > 0
+    n, g, cg, outs = xb.shape[0], case.groups, w.shape[1], case.out_spatial
+    xg, rg = xp.reshape(n, g, cg, *xp.shape[2:]), real.reshape(n, g, cg, *xp.shape[2:])
+    wg = w.reshape(g, case.out_channels // g, cg, *case.kernel)
+    out = torch.zeros(n, g, case.out_channels // g, *outs, dtype=torch.float64)
+    for tap in itertools.product(*(range(k) for k in case.kernel)):
+        window = (
+            ...,
+            *(
+                slice(t * d, t * d + (o - 1) * s + 1, s)
+                for t, d, o, s in zip(tap, dilation, outs, stride, strict=True)
+            ),
+        )
+        at: Any = (..., *tap)
+        products = xg[window][:, :, None] * wg[at].reshape(g, -1, cg, *(1,) * rank)[None]
+        out = out + torch.where(rg[window][:, :, None], products, torch.zeros_like(products)).sum(dim=3)
+    out = out.reshape(n, case.out_channels, *outs)
     if args.bias is not None:
-        out = out + f64(args.bias).view(1, -1, 1, 1)
-    return out if x.dim() == 4 else out[0]
+        out = out + f64(args.bias).view(1, -1, *(1,) * rank)
+    return out if batched else out[0]
 
 
 @law("special-values", stage=Stage.IEEE, order=10, examples=30, needs=("ieee",))
@@ -126,7 +132,7 @@ def _power_of_two_above(value: float) -> float:
     "overflow-to-inf",
     stage=Stage.IEEE,
     order=20,
-    kinds=("conv2d", "conv_transpose2d"),
+    kinds=("conv2d", "conv_transpose2d", "conv1d", "conv3d"),
     require=("no-bias",),
     examples=15,
     needs=("ieee",),
@@ -155,7 +161,7 @@ def overflow_to_inf(target: Target, case: ConvCase) -> None:
     "subnormals-kept",
     stage=Stage.IEEE,
     order=30,
-    kinds=("conv2d", "conv_transpose2d"),
+    kinds=("conv2d", "conv_transpose2d", "conv1d", "conv3d"),
     require=("no-bias",),
     examples=15,
     needs=("ieee",),

@@ -136,13 +136,13 @@ def layout_invariance(target: Target, case: ConvCase) -> None:
     "output-layout",
     stage=Stage.CONTRACT,
     order=70,
-    kinds=("conv2d", "conv_transpose2d"),
+    kinds=("conv2d", "conv_transpose2d", "conv3d"),  # torch has no channels-last format for 3-D tensors
     require=("batched",),
     examples=20,
     layouts=True,
 )
 def output_layout(target: Target, case: ConvCase) -> None:
-    """The output of a channels_last input is channels_last, as F.conv2d's is (a note unless the target declares preserves_layout=True)."""
+    """The output of a channels_last input is channels_last, as F.conv2d's is (channels_last_3d for conv3d; a note unless the target declares preserves_layout=True)."""
     if "channels_last" not in target.capabilities.layouts:
         raise Unsupported("declared layouts exclude channels_last")
     case = case.replace(input_layout="channels_last")
@@ -150,7 +150,7 @@ def output_layout(target: Target, case: ConvCase) -> None:
     if args.input.is_contiguous():  # one channel or one pixel: both layouts at once, nothing to preserve
         return
     out = call_checked(target, case, args)
-    if out.is_contiguous(memory_format=torch.channels_last):
+    if out.is_contiguous(memory_format=torch.channels_last_3d if case.rank == 3 else torch.channels_last):
         return
     got = "a contiguous output" if out.is_contiguous() else "an output that is not channels_last"
     text = f"a channels_last input gives {got}; F.conv2d's output is channels_last"

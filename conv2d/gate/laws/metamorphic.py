@@ -9,10 +9,12 @@ reference could hide.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
-from conv2d.gate.case import ConvCase, as_pair, resolve_padding
+from conv2d.gate.case import ConvCase, as_tuple, resolve_pads
 from conv2d.gate.judge import within
 from conv2d.gate.laws._common import bound_of, call_checked, delta_weight, f64, within_reference
 from conv2d.gate.laws.registry import Stage, law
@@ -75,8 +77,9 @@ def linearity_weight(target: Target, case: ConvCase) -> None:
     _linear_combination(target, case, "weight")
 
 
-def _rot180(t: torch.Tensor) -> torch.Tensor:
-    return t.flip(-2, -1)
+def _flip(t: torch.Tensor, rank: int) -> torch.Tensor:
+    """``t`` reversed along its last ``rank`` (spatial) axes: rotated by 180° in 2-D."""
+    return t.flip(*range(-rank, 0))
 
 
 @law(
@@ -87,30 +90,35 @@ def _rot180(t: torch.Tensor) -> torch.Tensor:
     examples=40,
 )
 def flipped_kernel(target: Target, case: ConvCase) -> None:
-    """Convolution is correlation with the flipped kernel: rotating input and kernel by 180° rotates the output."""
+    """Convolution is correlation with the flipped kernel: flipping input and kernel along every spatial axis (by 180° in 2-D) flips the output."""
     args = case.materialize()
+    rank = case.rank
     out = call_checked(target, case, args)
     turned = call_checked(
         target,
         case,
-        args.replace(input=_rot180(args.input), weight=_rot180(args.weight)),
+        args.replace(input=_flip(args.input, rank), weight=_flip(args.weight, rank)),
         "output of the rotated call",
     )
     exact = reference(args)
 
     def allowed(p: Precision) -> torch.Tensor:
-        # turned[i] and rot180(out)[i] both approximate rot180(exact)[i]: each within rot180(bound)[i]
-        return 2 * _rot180(bound_of(target, case, exact, precision=p))
+        # turned[i] and flip(out)[i] both approximate flip(exact)[i]: each within flip(bound)[i]
+        return 2 * _flip(bound_of(target, case, exact, precision=p), rank)
 
-    what = "conv(rot180 x, rot180 w) vs rot180 conv(x, w)"
-    within(turned, _rot180(f64(out)), allowed, what, target=target, case=case)
+    what = (
+        "conv(rot180 x, rot180 w) vs rot180 conv(x, w)"
+        if rank == 2
+        else "conv(flip x, flip w) vs flip conv(x, w)"
+    )
+    within(turned, _flip(f64(out), rank), allowed, what, target=target, case=case)
 
 
 @law(
     "bias-superposition",
     stage=Stage.METAMORPHIC,
     order=40,
-    kinds=("conv2d", "conv_transpose2d"),
+    kinds=("conv2d", "conv_transpose2d", "conv1d", "conv3d"),
     require=("bias",),
     examples=30,
     needs=("bias",),
@@ -122,7 +130,7 @@ def bias_superposition(target: Target, case: ConvCase) -> None:
     with_bias = call_checked(target, case, args)
     without = call_checked(target, case, args.replace(bias=None), "output without bias")
     exact_with, exact_without = reference(args), reference(args.replace(bias=None))
-    expected = f64(without) + f64(args.bias)[:, None, None]
+    expected = f64(without) + f64(args.bias).view(-1, *(1,) * case.rank)
 
     def allowed(p: Precision) -> torch.Tensor:
         return bound_of(target, case, exact_with, precision=p) + bound_of(
@@ -136,7 +144,7 @@ def bias_superposition(target: Target, case: ConvCase) -> None:
     "groups-concat",
     stage=Stage.METAMORPHIC,
     order=50,
-    kinds=("conv2d", "conv_transpose2d"),
+    kinds=("conv2d", "conv_transpose2d", "conv1d", "conv3d"),
     require=("grouped",),
     examples=40,
     needs=("groups",),
@@ -151,7 +159,7 @@ def groups_concat(target: Target, case: ConvCase) -> None:
     for i in range(g):
         part_case = case.replace(in_channels=cin, out_channels=cout, groups=1)
         part_args = args.replace(
-            input=args.input.narrow(-3, i * cin, cin),
+            input=args.input.narrow(-case.rank - 1, i * cin, cin),
             weight=args.weight[i * rows : (i + 1) * rows],
             bias=None if args.bias is None else args.bias[i * cout : (i + 1) * cout],
             groups=1,
@@ -160,7 +168,7 @@ def groups_concat(target: Target, case: ConvCase) -> None:
     exact = reference(args)
     within(
         out,
-        torch.cat(parts, dim=-3),
+        torch.cat(parts, dim=-case.rank - 1),
         lambda p: 2 * bound_of(target, case, exact, precision=p),
         f"groups={g} output vs concatenated per-group outputs",
         target=target,
@@ -169,7 +177,11 @@ def groups_concat(target: Target, case: ConvCase) -> None:
 
 
 @law(
-    "batch-independence", stage=Stage.METAMORPHIC, order=60, kinds=("conv2d", "conv_transpose2d"), examples=30
+    "batch-independence",
+    stage=Stage.METAMORPHIC,
+    order=60,
+    kinds=("conv2d", "conv_transpose2d", "conv1d", "conv3d"),
+    examples=30,
 )
 def batch_independence(target: Target, case: ConvCase) -> None:
     """Each sample's output depends on that sample alone: a batch equals its samples, one by one and unbatched."""
@@ -199,14 +211,21 @@ def batch_independence(target: Target, case: ConvCase) -> None:
             within(out[n], f64(alone), allowed[n], f"batch output[{n}] vs sample {n} as unbatched input")
 
 
-@law("padding-forms", stage=Stage.METAMORPHIC, order=70, kinds=("conv2d",), examples=40, needs=("padding",))
+@law(
+    "padding-forms",
+    stage=Stage.METAMORPHIC,
+    order=70,
+    kinds=("conv2d", "conv1d", "conv3d"),
+    examples=40,
+    needs=("padding",),
+)
 def padding_forms(target: Target, case: ConvCase) -> None:
     """Any padding ("same", "valid", an int, a pair) equals zero-padding the input explicitly and using padding=0."""
     args = case.materialize()
     out = call_checked(target, case, args)
-    top, bottom, left, right = resolve_padding(case.padding, case.kernel, as_pair(case.dilation))
-    padded = F.pad(args.input, (left, right, top, bottom))
-    flat = case.replace(height=case.height + top + bottom, width=case.width + left + right, padding=0)
+    pads = resolve_pads(case.padding, case.kernel, as_tuple(case.dilation, case.rank))
+    padded = F.pad(args.input, [p for pair in reversed(pads) for p in pair])
+    flat = case.with_spatial(tuple(n + sum(p) for n, p in zip(case.spatial, pads, strict=True)), padding=0)
     explicit = call_checked(
         target, flat, args.replace(input=padded, padding=0), "output with explicit padding"
     )
@@ -225,7 +244,7 @@ def padding_forms(target: Target, case: ConvCase) -> None:
     "stride-subsampling",
     stage=Stage.METAMORPHIC,
     order=80,
-    kinds=("conv2d",),
+    kinds=("conv2d", "conv1d", "conv3d"),
     require=("strided",),
     examples=40,
     needs=("stride",),
@@ -234,24 +253,28 @@ def stride_subsampling(target: Target, case: ConvCase) -> None:
     """A strided convolution is the stride-1 convolution subsampled every stride rows and columns."""
     args = case.materialize()
     out = call_checked(target, case, args)
-    sh, sw = as_pair(case.stride)
+    every: Any = (..., *(slice(None, None, s) for s in as_tuple(case.stride, case.rank)))
     dense_case = case.replace(stride=1)
     dense = call_checked(target, dense_case, args.replace(stride=1), "stride-1 output")
     exact, exact_dense = reference(args), reference(args.replace(stride=1))
 
     def allowed(p: Precision) -> torch.Tensor:
-        dense_allowed = bound_of(target, dense_case, exact_dense, precision=p)[..., ::sh, ::sw]
+        dense_allowed = bound_of(target, dense_case, exact_dense, precision=p)[every]
         return bound_of(target, case, exact, precision=p) + dense_allowed
 
     what = f"stride={case.stride!r} vs stride-1 output subsampled"
-    within(out, f64(dense)[..., ::sh, ::sw], allowed, what, target=target, case=case)
+    within(out, f64(dense)[every], allowed, what, target=target, case=case)
 
 
-def _dilate(weight: torch.Tensor, dilation: tuple[int, int]) -> torch.Tensor:
-    dh, dw = dilation
-    kh, kw = weight.shape[-2:]
-    out = weight.new_zeros(*weight.shape[:-2], dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-    out[..., ::dh, ::dw] = weight
+def _dilate(weight: torch.Tensor, dilation: tuple[int, ...]) -> torch.Tensor:
+    """The kernel with ``d - 1`` zeros inserted between neighbouring taps along each spatial axis."""
+    rank = len(dilation)
+    kernel = weight.shape[-rank:]
+    out = weight.new_zeros(
+        *weight.shape[:-rank], *(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
+    )
+    inserted: Any = (..., *(slice(None, None, d) for d in dilation))
+    out[inserted] = weight
     return out
 
 
@@ -259,7 +282,7 @@ def _dilate(weight: torch.Tensor, dilation: tuple[int, int]) -> torch.Tensor:
     "dilation-zero-insert",
     stage=Stage.METAMORPHIC,
     order=90,
-    kinds=("conv2d", "conv_transpose2d"),
+    kinds=("conv2d", "conv_transpose2d", "conv1d", "conv3d"),
     require=("dilated",),
     examples=40,
     needs=("dilation",),
@@ -268,9 +291,8 @@ def dilation_zero_insert(target: Target, case: ConvCase) -> None:
     """A dilated kernel equals the kernel with dilation-1 zeros inserted between its taps, at dilation 1."""
     args = case.materialize()
     out = call_checked(target, case, args)
-    d = as_pair(case.dilation)
-    wide = _dilate(args.weight, d)
-    wide_case = case.replace(kernel=(wide.shape[-2], wide.shape[-1]), dilation=1)
+    wide = _dilate(args.weight, as_tuple(case.dilation, case.rank))
+    wide_case = case.replace(kernel=tuple(wide.shape[-case.rank :]), dilation=1)
     plain = call_checked(
         target, wide_case, args.replace(weight=wide, dilation=1), "output with the zero-inserted kernel"
     )
@@ -299,35 +321,40 @@ def delta_identity(target: Target, case: ConvCase) -> None:
     "shift-equivariance",
     stage=Stage.METAMORPHIC,
     order=110,
-    kinds=("conv2d", "corr2d"),
+    kinds=("conv2d", "corr2d", "conv1d", "conv3d"),
     require=("no-padding",),
     examples=30,
 )
 def shift_equivariance(target: Target, case: ConvCase) -> None:
     """Cropping whole strides off the input's top-left crops the same number of rows and columns off the output."""
-    out_h, out_w = case.out_spatial
-    if out_h == 1 and out_w == 1:  # nothing to crop: the law reduces to a well-formed output
+    outs = case.out_spatial
+    if max(outs) == 1:  # nothing to crop: the law reduces to a well-formed output
         call_checked(target, case, case.materialize())
         return
-    a, b = (case.seed % out_h), ((case.seed // 7) % out_w)
-    if a == 0 and b == 0:
-        a, b = (1, 0) if out_h > 1 else (0, 1)
-    sh, sw = as_pair(case.stride)
+    crops = [(case.seed // 7**axis) % n for axis, n in enumerate(outs)]  # (seed % H, seed // 7 % W) in 2-D
+    if not any(crops):
+        crops[next(axis for axis, n in enumerate(outs) if n > 1)] = 1
+    strides = as_tuple(case.stride, case.rank)
     args = case.materialize()
     out = call_checked(target, case, args)
-    cropped = case.replace(height=case.height - a * sh, width=case.width - b * sw)
+    cropped = case.with_spatial(
+        tuple(n - c * s for n, c, s in zip(case.spatial, crops, strides, strict=True))
+    )
+    tail: Any = (..., *(slice(c, None) for c in crops))
+    start: Any = (..., *(slice(c * s, None) for c, s in zip(crops, strides, strict=True)))
     shifted = call_checked(
         target,
         cropped,
-        args.replace(input=args.input[..., a * sh :, b * sw :]),
+        args.replace(input=args.input[start]),
         "output of the cropped input",
     )
     exact = reference(args)
     within(
-        out[..., a:, b:],
+        out[tail],
         f64(shifted),
-        lambda p: 2 * bound_of(target, case, exact, precision=p)[..., a:, b:],
-        f"output[..., {a}:, {b}:] vs output of input[..., {a * sh}:, {b * sw}:]",
+        lambda p: 2 * bound_of(target, case, exact, precision=p)[tail],
+        f"output[..., {', '.join(f'{c}:' for c in crops)}] vs output of input[..., "
+        f"{', '.join(f'{c * s}:' for c, s in zip(crops, strides, strict=True))}]",
         target=target,
         case=case,
     )

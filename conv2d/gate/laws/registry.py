@@ -135,7 +135,7 @@ def law(
     *,
     stage: Stage,
     order: int,
-    kinds: Sequence[str] = ("conv2d", "corr2d", "conv_transpose2d"),
+    kinds: Sequence[str] = ("conv2d", "corr2d", "conv_transpose2d", "conv1d", "conv3d"),
     require: Sequence[str] = (),
     examples: int = 40,
     needs: Sequence[str] = (),

@@ -38,7 +38,7 @@ def determinism(target: Target, case: ConvCase) -> None:
     "concurrency",
     stage=Stage.RUNTIME,
     order=20,
-    kinds=("conv2d", "conv_transpose2d"),
+    kinds=("conv2d", "conv_transpose2d", "conv1d", "conv3d"),
     examples=15,
     needs=("thread_safe",),
 )

@@ -21,6 +21,7 @@ image, one channel, a 1x1 kernel, stride 1, float32, contiguous.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from conv2d.gate.strategies._base import (
@@ -34,17 +35,20 @@ from conv2d.gate.strategies._base import (
     dtypes_for,
     layouts_for,
 )
+from conv2d.gate.strategies.spatial import SPATIAL_LAYERS, conv_nd_cases
 from conv2d.gate.strategies.transposed import TRANSPOSED_LAYERS, conv_transpose_cases
 
 __all__ = [
     "PRODUCTION_LAYERS",
     "REGIMES",
     "REQUIREMENTS",
+    "SPATIAL_LAYERS",
     "TRANSPOSED_LAYERS",
     "Layer",
     "Regime",
     "cases_for",
     "conv_cases",
+    "conv_nd_cases",
     "conv_transpose_cases",
     "corr2d_cases",
     "dtypes_for",
@@ -54,4 +58,6 @@ __all__ = [
 
 def cases_for(kind: str) -> Any:
     """The strategy that draws cases for targets of ``kind``."""
+    if kind in ("conv1d", "conv3d"):
+        return functools.partial(conv_nd_cases, kind=kind)
     return {"corr2d": corr2d_cases, "conv_transpose2d": conv_transpose_cases}.get(kind, conv_cases)

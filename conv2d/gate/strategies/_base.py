@@ -223,6 +223,18 @@ PRODUCTION_LAYERS: tuple[Layer, ...] = (
 
 def _draw_padding(draw: st.DrawFn, caps: Capabilities, req: set[str]) -> int | Pair | str:
     """A padding in one of the declared forms the requirements allow: 0, an int, a pair, "same" or "valid"."""
+    form = draw(st.sampled_from(_padding_forms(caps, req)))
+    if form == "zero":
+        return 0
+    if form == "int":
+        return draw(st.integers(0, 3))
+    if form == "pair":
+        return (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    return form
+
+
+def _padding_forms(caps: Capabilities, req: set[str]) -> list[str]:
+    """The padding forms the capabilities declare and the requirements allow, "zero" first."""
     forms = ["zero"]
     if "no-padding" not in req:
         forms += [f for f in ("int", "pair") if f in caps.padding]
@@ -234,14 +246,7 @@ def _draw_padding(draw: st.DrawFn, caps: Capabilities, req: set[str]) -> int | P
         forms = [f for f in forms if f in ("zero", "int", "pair")]
     if "padding-string" in req:
         forms = [f for f in forms if f in ("same", "valid")] or forms
-    form = draw(st.sampled_from(forms))
-    if form == "zero":
-        return 0
-    if form == "int":
-        return draw(st.integers(0, 3))
-    if form == "pair":
-        return (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
-    return form
+    return forms
 
 
 def _draw_geometry(
