@@ -183,7 +183,11 @@ def finish(out: Tensor, bias: Tensor | None, geo: Geometry, dtype: torch.dtype) 
 
 def base(c: Call) -> Tensor:
     """The zoo's tap-sum algorithm for the call ``c``, accumulated in float32 for half dtypes."""
-    x, geo = normalise(c)
+    return computed(c, *normalise(c))
+
+
+def computed(c: Call, x: Tensor, geo: Geometry) -> Tensor:
+    """The tap sum of the batched ``x`` with ``c``'s weight under ``geo`` (a mutant's own, maybe), rounded once."""
     dtype = compute_dtype(x.dtype)
     return finish(tap_sum(x.to(dtype), c.weight.to(dtype), geo, c.groups), c.bias, geo, x.dtype)
 
@@ -238,22 +242,23 @@ def _witness(
     return witness
 
 
-def _conv1d_mutant(
-    category: Category, modelled_on: str, witness: Witness
-) -> Callable[..., Callable[..., Tensor]]:
-    def apply(body: Callable[[Call], Tensor]) -> Callable[..., Tensor]:
-        return _mutant_conv1d(category, modelled_on, witness)(_signature(1)(body))
+def _spatial_mutant(rank: int) -> Callable[[Category, str, Witness], Callable[..., Callable[..., Tensor]]]:
+    """The mutant decorator of conv1d (``rank`` 1) or conv3d (``rank`` 3): registered with its witness,
+    given the kind's signature."""
+    register = _mutant_conv1d if rank == 1 else _mutant_conv3d
 
-    return apply
+    def mutant(
+        category: Category, modelled_on: str, witness: Witness
+    ) -> Callable[..., Callable[..., Tensor]]:
+        def apply(body: Callable[[Call], Tensor]) -> Callable[..., Tensor]:
+            return register(category, modelled_on, witness)(_signature(rank)(body))
+
+        return apply
+
+    return mutant
 
 
-def _conv3d_mutant(
-    category: Category, modelled_on: str, witness: Witness
-) -> Callable[..., Callable[..., Tensor]]:
-    def apply(body: Callable[[Call], Tensor]) -> Callable[..., Tensor]:
-        return _mutant_conv3d(category, modelled_on, witness)(_signature(3)(body))
-
-    return apply
+_conv1d_mutant, _conv3d_mutant = _spatial_mutant(1), _spatial_mutant(3)
 
 
 # -- conv1d mutants -------------------------------------------------------------------------------
@@ -269,8 +274,7 @@ def same_padding_left_conv1d(c: Call) -> Tensor:
     x, geo = normalise(c)
     if c.padding == "same":
         geo = geo._replace(pads=tuple((after, before) for before, after in geo.pads))
-    dtype = compute_dtype(x.dtype)
-    return finish(tap_sum(x.to(dtype), c.weight.to(dtype), geo, c.groups), c.bias, geo, x.dtype)
+    return computed(c, x, geo)
 
 
 @_conv1d_mutant(
@@ -282,8 +286,7 @@ def causal_padding_conv1d(c: Call) -> Tensor:
     """An integer padding p is applied as 2p zeros on the left and none on the right (a causal convolution)."""
     x, geo = normalise(c)
     geo = geo._replace(pads=tuple((before + after, 0) for before, after in geo.pads))
-    dtype = compute_dtype(x.dtype)
-    return finish(tap_sum(x.to(dtype), c.weight.to(dtype), geo, c.groups), c.bias, geo, x.dtype)
+    return computed(c, x, geo)
 
 
 @_conv1d_mutant(
@@ -305,10 +308,7 @@ def stride_dilation_swapped_conv1d(c: Call) -> Tensor:
 def unbatched_keeps_batch_conv1d(c: Call) -> Tensor:
     """An unbatched (C_in, L) input gives a (1, C_out, L_out) output: the added batch axis is not removed."""
     x, geo = normalise(c)
-    dtype = compute_dtype(x.dtype)
-    return finish(
-        tap_sum(x.to(dtype), c.weight.to(dtype), geo, c.groups), c.bias, geo._replace(batched=True), x.dtype
-    )
+    return computed(c, x, geo._replace(batched=True))
 
 
 @_conv1d_mutant(
@@ -361,9 +361,7 @@ def strided_same_accepted_conv1d(c: Call) -> Tensor:
     """padding='same' with stride > 1 is accepted (the 'same' padding of stride 1, then strided) instead of rejected."""
     if c.padding == "same":
         x, geo = normalise(c._replace(stride=1))
-        geo = geo._replace(stride=_axes(c.stride, "stride", c.rank, 1))
-        dtype = compute_dtype(x.dtype)
-        return finish(tap_sum(x.to(dtype), c.weight.to(dtype), geo, c.groups), c.bias, geo, x.dtype)
+        return computed(c, x, geo._replace(stride=_axes(c.stride, "stride", c.rank, 1)))
     return base(c)
 
 
