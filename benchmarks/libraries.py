@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._readme import replace_block  # noqa: E402
 from benchmarks.library_adapters import ADAPTERS  # noqa: E402
+from conv2d.gate.recheck import FRESH_HOLDS_SHORT  # noqa: E402
 
 VENV = ROOT / ".conformance" / "venv"
 REQUIREMENTS = ROOT / "benchmarks" / "library_requirements.txt"
@@ -148,6 +149,8 @@ def failures(rows: list[tuple[str, str, dict[str, Any] | None, float, str]]) -> 
             if r["status"] in ("fails", "crashed", "timeout", "error"):
                 message = ((r.get("failure") or {}).get("message") or r.get("note") or "").strip()
                 first = message.splitlines()[0][:700] if message else ""
+                if FRESH_HOLDS_SHORT in (r.get("note") or ""):  # its recheck in a fresh worker held
+                    first += f" ({FRESH_HOLDS_SHORT})"
                 by_line.setdefault((r["status"], first), []).append(f"`{r['property']}`")
         for (status, first), names in by_line.items():
             out.append(f"- **{library}**, {', '.join(names)} ({status}): {first}")

@@ -30,13 +30,16 @@ __all__ = [
     "jax_conv1d",
     "jax_conv2d",
     "jax_conv3d",
+    "jax_conv_transpose2d",
     "onnxruntime_conv1d",
     "onnxruntime_conv2d",
     "onnxruntime_conv3d",
+    "onnxruntime_conv_transpose2d",
     "opencv_filter2d",
     "scipy_correlate2d",
     "scipy_ndimage_correlate",
     "tinygrad_conv2d",
+    "tinygrad_conv_transpose2d",
     "torch_channels_last",
     "torch_without_onednn",
 ]
@@ -190,20 +193,72 @@ def jax_conv3d(
     return _jax_conv(3, input, weight, bias, stride, padding, dilation, groups)
 
 
+@declare(**_JAX_DECLARED)
+def jax_conv_transpose2d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> torch.Tensor:
+    """A transposed convolution in lax's spelling: ``conv_general_dilated`` with ``lhs_dilation``.
+
+    lax documents ``lhs_dilation`` as "also known as transposed convolution" (its own
+    ``conv_transpose`` takes no groups). The adapter only re-indexes: the weight
+    ``(C_in, C_out/groups, kH, kW)`` becomes ``(C_out, C_in/groups, kH, kW)`` group by group and
+    is reversed along both axes, and each axis is padded by ``dilation·(k−1) − padding`` before
+    and that plus ``output_padding`` after. A pad that comes out negative reaches lax as it is
+    (lax crops), and an ``output_padding`` F.conv_transpose2d refuses is lax's to judge. A
+    padding or output_padding of the wrong length has no translation (lax takes one pair per
+    axis) and raises, as lax does for one.
+    """
+    jax = _jax()
+    if bias is not None:
+        raise NotImplementedError("jax.lax.conv_general_dilated takes no bias")
+    x, w = _jax_array(input), _jax_array(weight)
+    c_in, per_group, *kernel = weight.shape
+    w = w.reshape(groups, c_in // groups, per_group, *kernel).swapaxes(1, 2)
+    w = jax.numpy.flip(w.reshape(groups * per_group, c_in // groups, *kernel), axis=(2, 3))
+    strides, dilations = _axes(stride, 2), _axes(dilation, 2)
+    pads = [
+        (d * (k - 1) - p, d * (k - 1) - p + extra)
+        for k, d, p, extra in zip(kernel, dilations, _axes(padding, 2), _axes(output_padding, 2), strict=True)
+    ]
+    wide = jax.numpy.float32 if input.dtype in (torch.float16, torch.bfloat16) else None
+    out = jax.lax.conv_general_dilated(
+        x,
+        w,
+        window_strides=(1, 1),
+        padding=pads,
+        lhs_dilation=strides,
+        rhs_dilation=dilations,
+        dimension_numbers=_JAX_LAYOUTS[2],
+        feature_group_count=groups,
+        preferred_element_type=wide,
+    )
+    return _torch(out.astype(x.dtype), input)
+
+
 # -- ONNX Runtime ------------------------------------------------------------------------------------
 @functools.cache
-def _onnx_session(bias: bool, attributes: tuple[tuple[str, Any], ...], rank: int = 2) -> Any:
+def _onnx_session(
+    bias: bool, attributes: tuple[tuple[str, Any], ...], rank: int = 2, op: str = "Conv"
+) -> Any:
     import onnx
     import onnxruntime
     from onnx import TensorProto, helper
 
     names = ["X", "W", "B"] if bias else ["X", "W"]
-    node = helper.make_node("Conv", names, ["Y"], **dict(attributes))
+    node = helper.make_node(op, names, ["Y"], **dict(attributes))
     axes = ["d", "h", "w"][3 - rank :]
-    shapes = {"X": ["n", "c", *axes], "W": ["o", "g", *(f"k{a}" for a in axes)], "B": ["o"]}
+    first = "c" if op == "ConvTranspose" else "o"  # ConvTranspose's weight leads with the input channels
+    shapes = {"X": ["n", "c", *axes], "W": [first, "g", *(f"k{a}" for a in axes)], "B": ["o"]}
     graph = helper.make_graph(
         [node],
-        "conv",
+        op.lower(),
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, shapes[name]) for name in names],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["n", "o", *(f"{a}o" for a in axes)])],
     )
@@ -287,18 +342,43 @@ def onnxruntime_conv3d(
     return _onnx_conv(3, input, weight, bias, stride, padding, dilation, groups)
 
 
-# -- tinygrad ----------------------------------------------------------------------------------------
-@declare(dtypes=("float32",), devices=("cpu",), unbatched=False, autograd=False, padding=("int", "pair"))
-def tinygrad_conv2d(
+@declare(dtypes=("float32",), devices=("cpu",), unbatched=False, autograd=False)
+def onnxruntime_conv_transpose2d(
     input: torch.Tensor,
     weight: torch.Tensor,
     bias: torch.Tensor | None = None,
     stride: Any = 1,
     padding: Any = 0,
-    dilation: Any = 1,
+    output_padding: Any = 0,
     groups: int = 1,
+    dilation: Any = 1,
 ) -> torch.Tensor:
-    """``tinygrad.Tensor.conv2d`` on its default device, its disk cache off (``CACHELEVEL=0``).
+    """ONNX ``ConvTranspose`` (opset 17) on ONNX Runtime's CPU provider.
+
+    Its weight is ``(C, M/group, kH, kW)``, as F.conv_transpose2d's; ``pads`` are the begins,
+    then the ends, and ``output_padding`` adds to the end, as F.conv_transpose2d's does.
+    """
+    pads = list(_axes(padding, 2))
+    attributes = {
+        "strides": tuple(_axes(stride, 2)),
+        "dilations": tuple(_axes(dilation, 2)),
+        "output_padding": tuple(_axes(output_padding, 2)),
+        "pads": tuple(pads + pads),
+        "group": groups,
+        "kernel_shape": tuple(weight.shape[2:]),
+    }
+    session = _onnx_session(bias is not None, tuple(sorted(attributes.items())), 2, "ConvTranspose")
+    feeds = {"X": _numpy(input), "W": _numpy(weight)}
+    if bias is not None:
+        feeds["B"] = _numpy(bias)
+    return _torch(session.run(["Y"], feeds)[0], input)
+
+
+# -- tinygrad ---------------------------------------------------------------------------------------
+def _tinygrad(
+    method: str, input: torch.Tensor, weight: torch.Tensor, bias: Any, **params: Any
+) -> torch.Tensor:
+    """``tinygrad.Tensor.<method>`` on its default device, its disk cache off (``CACHELEVEL=0``).
 
     tinygrad keeps compiled kernels in an SQLite cache that only the thread which opened it
     may use; the gate calls a target from a thread of its own, so the cache is switched off
@@ -308,10 +388,62 @@ def tinygrad_conv2d(
     from tinygrad import Tensor
 
     b = None if bias is None else Tensor(_numpy(bias))
-    out = Tensor(_numpy(input)).conv2d(
-        Tensor(_numpy(weight)), b, groups=groups, stride=stride, dilation=dilation, padding=padding
-    )
+    out = getattr(Tensor(_numpy(input)), method)(Tensor(_numpy(weight)), b, **params)
     return _torch(out.numpy(), input)
+
+
+_TINYGRAD_DECLARED: dict[str, Any] = {
+    "dtypes": ("float32",),
+    "devices": ("cpu",),
+    "unbatched": False,
+    "autograd": False,
+    "padding": ("int", "pair"),
+}
+
+
+@declare(**_TINYGRAD_DECLARED)
+def tinygrad_conv2d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """``tinygrad.Tensor.conv2d`` (see :func:`_tinygrad` for the cache).
+
+    tinygrad documents its conv2d for any number of spatial axes, so this adapter serves the
+    conv1d and conv3d rows too: F.conv1d's and F.conv3d's signatures are F.conv2d's.
+    """
+    return _tinygrad(
+        "conv2d", input, weight, bias, groups=groups, stride=stride, dilation=dilation, padding=padding
+    )
+
+
+@declare(**_TINYGRAD_DECLARED)
+def tinygrad_conv_transpose2d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> torch.Tensor:
+    """``tinygrad.Tensor.conv_transpose2d``, whose weight is F.conv_transpose2d's ``(C_in, C_out/groups, kH, kW)``."""
+    return _tinygrad(
+        "conv_transpose2d",
+        input,
+        weight,
+        bias,
+        groups=groups,
+        stride=stride,
+        dilation=dilation,
+        padding=padding,
+        output_padding=output_padding,
+    )
 
 
 # -- corr2d kind: OpenCV and scipy -------------------------------------------------------------------
@@ -405,6 +537,23 @@ ADAPTERS: dict[str, tuple[str, str, str]] = {
     "ONNX Runtime conv1d": (f"{__name__}:onnxruntime_conv1d", "conv1d", "ONNX Conv, 1-D"),
     "ONNX Runtime conv3d": (f"{__name__}:onnxruntime_conv3d", "conv3d", "ONNX Conv, 3-D"),
     "tinygrad": (f"{__name__}:tinygrad_conv2d", "conv2d", "tinygrad.Tensor.conv2d"),
+    "JAX conv_transpose2d": (
+        f"{__name__}:jax_conv_transpose2d",
+        "conv_transpose2d",
+        "jax.lax.conv_general_dilated, lhs_dilation",
+    ),
+    "ONNX Runtime conv_transpose2d": (
+        f"{__name__}:onnxruntime_conv_transpose2d",
+        "conv_transpose2d",
+        "ONNX ConvTranspose",
+    ),
+    "tinygrad conv1d": (f"{__name__}:tinygrad_conv2d", "conv1d", "tinygrad.Tensor.conv2d, 1-D"),
+    "tinygrad conv3d": (f"{__name__}:tinygrad_conv2d", "conv3d", "tinygrad.Tensor.conv2d, 3-D"),
+    "tinygrad conv_transpose2d": (
+        f"{__name__}:tinygrad_conv_transpose2d",
+        "conv_transpose2d",
+        "tinygrad.Tensor.conv_transpose2d",
+    ),
     "OpenCV": (f"{__name__}:opencv_filter2d", "corr2d", "cv2.filter2D"),
     "scipy.signal": (f"{__name__}:scipy_correlate2d", "corr2d", "scipy.signal.correlate2d"),
     "scipy.ndimage": (f"{__name__}:scipy_ndimage_correlate", "corr2d", "scipy.ndimage.correlate"),

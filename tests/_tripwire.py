@@ -9,9 +9,9 @@ process, where a segfault takes the whole run down.
 
 :func:`install` (called by the root ``conftest.py`` when it is imported) replaces
 
-* the convolutions ``torch.nn.functional.conv2d``, ``torch.conv2d``,
-  ``torch.nn.functional.conv_transpose2d`` and ``torch.conv_transpose2d``
-  (``nn.Conv2d`` calls ``F.conv2d``): they raise :class:`HostKernelInTestProcess`
+* the convolutions of every kind the gate verifies, ``conv1d``, ``conv2d``,
+  ``conv3d`` and ``conv_transpose2d``, as ``torch.nn.functional.<op>`` and
+  ``torch.<op>`` (``nn.Conv1d``/``2d``/``3d`` call the functional ones): they raise :class:`HostKernelInTestProcess`
   for a floating CPU tensor argument that is not float64 (the gate's trusted
   reference dtype);
 * the matrix products ``torch.matmul``, ``torch.mm``, ``torch.bmm``,
@@ -70,11 +70,10 @@ _PID: int | None = None
 #: (owner, attribute, had its own attribute, original) for every replaced entry point.
 _SAVED: list[tuple[Any, str, bool, Any]] = []
 
-_CONVS: tuple[tuple[Any, str, str], ...] = (
-    (torch.nn.functional, "conv2d", "F.conv2d"),
-    (torch, "conv2d", "torch.conv2d"),
-    (torch.nn.functional, "conv_transpose2d", "F.conv_transpose2d"),
-    (torch, "conv_transpose2d", "torch.conv_transpose2d"),
+_CONVS: tuple[tuple[Any, str, str], ...] = tuple(
+    entry
+    for op in ("conv1d", "conv2d", "conv3d", "conv_transpose2d")
+    for entry in ((torch.nn.functional, op, f"F.{op}"), (torch, op, f"torch.{op}"))
 )
 _PRODUCTS: tuple[tuple[Any, str, str], ...] = (
     (torch, "matmul", "torch.matmul"),

@@ -72,7 +72,21 @@ def test_system_exit_is_a_failure_of_that_case(tmp_path: Path, capsys: pytest.Ca
     )
     status = {r["property"]: r for r in report["results"]}
     assert code == 1 and status["bias-superposition"]["status"] == "fails"
-    assert "raised SystemExit" in status["bias-superposition"]["failure"]["message"]
+    message = status["bias-superposition"]["failure"]["message"]
+    assert "raised SystemExit" in message
+    assert "fresh process" not in message  # checked again alone, the case still fails: no history needed
+
+
+def test_a_failure_that_needs_earlier_calls_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A kernel cache keyed on too little fails; its case, checked again in a fresh worker, holds, and the verdict says so."""
+    code, out, report = _verify(tmp_path, capsys, "stale_kernel_cache", *_props("matches-reference"))
+    result = report["results"][0]
+    assert code == 1 and result["status"] == "fails"
+    assert "checked again in a fresh process" in result["failure"]["message"]
+    assert result["failure"]["repro"].endswith("the failure needs the calls made before it")
+    assert "this case holds in a fresh process" in out
 
 
 def test_a_hang_in_c_code_is_a_timeout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

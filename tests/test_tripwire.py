@@ -39,8 +39,23 @@ def test_the_tripwire_is_on() -> None:
         lambda x, w: F.conv_transpose2d(x, w),
         lambda x, w: torch.conv_transpose2d(x, w),
         lambda x, w: F.conv2d(x.double(), w.double(), bias=torch.ones(1, dtype=x.dtype)),
+        lambda x, w: F.conv1d(x.flatten(2), w.flatten(2)),
+        lambda x, w: torch.nn.Conv1d(1, 1, 2, bias=False).to(x.dtype)(x.flatten(2)),
+        lambda x, w: F.conv3d(x[:, :, None], w[:, :, None]),
+        lambda x, w: torch.conv3d(x[:, :, None], w[:, :, None]),
     ],
-    ids=["F.conv2d", "torch.conv2d", "nn.Conv2d", "F.conv_transpose2d", "torch.conv_transpose2d", "bias"],
+    ids=[
+        "F.conv2d",
+        "torch.conv2d",
+        "nn.Conv2d",
+        "F.conv_transpose2d",
+        "torch.conv_transpose2d",
+        "bias",
+        "F.conv1d",
+        "nn.Conv1d",
+        "F.conv3d",
+        "torch.conv3d",
+    ],
 )
 def test_a_convolution_that_is_not_float64_trips(call, dtype: torch.dtype) -> None:
     """Any floating argument that is not float64 raises, naming the function and the dtype."""
@@ -56,6 +71,9 @@ def test_a_float64_convolution_runs() -> None:
     x, w = torch.ones(1, 1, 3, 3, dtype=torch.float64), torch.ones(1, 1, 2, 2, dtype=torch.float64)
     assert F.conv2d(x, w).sum().item() == 16.0
     assert torch.conv_transpose2d(x, w).shape == (1, 1, 4, 4)
+    assert F.conv1d(x.flatten(2), w.flatten(2)).shape == (1, 1, 6) and F.conv3d(
+        x[:, :, None], w[:, :, None]
+    ).shape == (1, 1, 1, 2, 2)
 
 
 @pytest.mark.parametrize("dtype", HALF, ids=str)

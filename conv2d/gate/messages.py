@@ -6,7 +6,8 @@ limit it runs under) and a :class:`Stop` when it has no more work. A worker says
 (:class:`CaseStarted`), when a call of the target is entered and left
 (:class:`CallEntered`, :class:`CallReturned`), which regions of known torch bugs a call
 of the host's convolution is about to touch (:class:`Regions`), and at last the
-job's :class:`Result`.
+job's :class:`Result`. A worker started only to check a failing case once more gets one
+:class:`Recheck` instead of jobs, and answers :class:`Rechecked`.
 
 Every message is a frozen dataclass defined at module level, so that it pickles
 across a ``multiprocessing`` pipe. A worker's message names its handler in the
@@ -30,6 +31,8 @@ __all__ = [
     "CaseStarted",
     "Job",
     "Ready",
+    "Recheck",
+    "Rechecked",
     "Regions",
     "Result",
     "Stop",
@@ -52,6 +55,15 @@ class Assign:
     """The parent's order: run ``job``, giving each call of the target ``limit`` seconds."""
 
     job: Job
+    limit: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Recheck:
+    """The parent's order to a fresh worker: check ``property`` once on ``case``, each call given ``limit`` seconds."""
+
+    property: str
+    case: ConvCase
     limit: float
 
 
@@ -113,5 +125,13 @@ class Result:
     result: PropertyResult
 
 
+@dataclasses.dataclass(frozen=True)
+class Rechecked:
+    """What a :class:`Recheck` found: ``"holds"``, ``"fails"`` or ``"inconclusive"`` (the target declined, timed out...)."""
+
+    kind: ClassVar[str] = "rechecked"
+    outcome: str
+
+
 #: What a worker sends its parent.
-WorkerMessage: TypeAlias = Ready | CaseStarted | CallEntered | CallReturned | Regions | Result
+WorkerMessage: TypeAlias = Ready | CaseStarted | CallEntered | CallReturned | Regions | Result | Rechecked

@@ -48,6 +48,8 @@ been lost, or a call runs past S, one spare worker is kept started ahead, so
 that replacing a spent worker costs nothing on the critical path (not even
 loading the target); a run in which nothing misbehaves never starts one.
 
+A failure is checked once more in a fresh worker (:mod:`conv2d.gate.recheck`).
+
 What the verdict depends on. The cases are the seed's: which cases a property
 checks, and so on which case it times out, does not depend on time. Whether a
 call times out does, as with any time limit: a call slower than T on this
@@ -92,6 +94,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from conv2d.gate import recheck
 from conv2d.gate.case import ConvCase
 from conv2d.gate.engine import PROFILES, Failure, PropertyResult, repro_snippet, run_property
 from conv2d.gate.laws import PROPERTIES
@@ -102,6 +105,8 @@ from conv2d.gate.messages import (
     CaseStarted,
     Job,
     Ready,
+    Recheck,
+    Rechecked,
     Regions,
     Result,
     Stop,
@@ -221,9 +226,13 @@ def _call_reporter(target: Target, send: Callable[[WorkerMessage], None]) -> Cal
 def _serve(conn: Any, target: Target, send: Callable[[WorkerMessage], None]) -> None:
     """Run each job the parent assigns and send its result, until told to stop or the worker is spent."""
     while True:
-        order: Assign | Stop = conn.recv()
+        order: Assign | Recheck | Stop = conn.recv()
         if isinstance(order, Stop):
             return
+        if isinstance(order, Recheck):
+            target.timeout = order.limit
+            send(Rechecked(recheck.outcome(order.property, target, order.case)))
+            return  # one check per fresh worker: the next would not be fresh
         job = order.job
         target.timeout = order.limit
         result = run_property(
@@ -255,6 +264,7 @@ class _Worker:
         default_factory=set
     )  # known-bug regions the case's host calls touched
     ready: bool = False
+    rechecked: str | None = None  # what a Recheck found, once the worker answered
 
     @property
     def call(self) -> str | None:
@@ -305,6 +315,7 @@ class _Runner:
         self.costliest = 0.0  # the most CPU seconds a call of the run that returned took
         self.hang: _Hang | None = None  # the first call that hung past the full limit
         self.spare = False  # keep one worker started ahead (once workers have been seen to get spent)
+        self.rechecked: set[str] = set()  # the causes of failure already checked again in a fresh worker
 
     # -- limits ----------------------------------------------------------------------------------
     def _short_limit(self) -> float:
@@ -428,7 +439,7 @@ class _Runner:
                 multiprocessing.connection.wait(waitables, timeout=0.5)
                 for worker in list(self.pool):
                     result = self._poll(worker)
-                    if result is not None and on_result(result):
+                    if result is not None and on_result(self._confirmed(result)):
                         stop = True
         finally:
             for worker in list(self.pool):
@@ -436,6 +447,37 @@ class _Runner:
                     worker.process.kill()
                 self._retire(worker, kill=True)
             shutil.rmtree(self.logs, ignore_errors=True)  # the workers' stderr logs, read by now
+
+    # -- a failure checked again in a fresh process -----------------------------------------------
+    def _confirmed(self, result: PropertyResult) -> PropertyResult:
+        """``result``, its failure marked when its case holds in a fresh worker (once per cause)."""
+        cause = recheck.cause(result)
+        if cause is None or cause in self.rechecked:
+            return result
+        self.rechecked.add(cause)
+        assert result.failure is not None
+        held = self._recheck(result.property, result.failure.case) == "holds"
+        return recheck.marked(result) if held else result
+
+    def _recheck(self, name: str, case: ConvCase) -> str | None:
+        """Check ``name`` once on ``case`` in a worker started for it: its outcome, or None when it gave none."""
+        worker, limit, sent = self._start(), self._limit(), False
+        deadline = time.perf_counter() + recheck.START + limit + max(GRACE, limit / 3)
+        try:  # the worker leaves once it has answered: its pipe may end right after the answer
+            while worker.rechecked is None and time.perf_counter() < deadline:
+                multiprocessing.connection.wait([worker.conn, worker.process.sentinel], timeout=0.5)
+                while worker.rechecked is None and worker.conn.poll():
+                    self._receive(worker, worker.conn.recv())
+                if worker.ready and not sent:
+                    worker.conn.send(Recheck(name, case, limit))
+                    sent = True
+                elif not worker.process.is_alive():
+                    break
+        except (EOFError, OSError):
+            pass
+        finally:
+            self._retire(worker, kill=True)
+        return worker.rechecked
 
     def _dispatch(self, worker: _Worker, job: Job) -> None:
         worker.job, worker.limit, worker.started = job, self._limit(), time.perf_counter()
@@ -474,6 +516,9 @@ class _Runner:
         timing = message.timing
         if timing is not None:
             self.slowest, self.costliest = max(self.slowest, timing[0]), max(self.costliest, timing[1])
+
+    def _on_rechecked(self, worker: _Worker, message: Rechecked) -> None:
+        worker.rechecked = message.outcome
 
     def _on_result(self, worker: _Worker, message: Result) -> PropertyResult:
         result = message.result

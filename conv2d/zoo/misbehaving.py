@@ -3,9 +3,10 @@
 They are not bugs of the convolution's arithmetic (those are in ``mutants``) but of
 its process: a native crash, an exit from inside the call, a hang in C code that
 never gives the interpreter back, a Python loop that never ends, an exception
-with a message of megabytes, a target that declines everything, and torch
+with a message of megabytes, a target that declines everything, torch
 raising ``NotImplementedError`` from inside a kernel (which is a defect, not a
-decline). Each is correct wherever it does not misbehave.
+decline), and a kernel cache keyed on too little, whose wrong results need the
+calls made before them. Each is correct wherever it does not misbehave.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "raises_system_exit_on_bias",
     "segfaults_on_groups",
     "spins_on_strides",
+    "stale_kernel_cache",
     "torch_not_implemented",
     "torch_not_implemented_with_bias",
 ]
@@ -106,3 +108,20 @@ def torch_not_implemented_with_bias(c: Conv2dCall) -> Tensor:
     if c.bias is not None:
         return y & c.bias.view(-1, 1, 1)
     return y
+
+
+#: The geometry each "compiled kernel" of :func:`stale_kernel_cache` was built for, by its key.
+_KERNELS: dict[tuple[object, ...], Conv2dCall] = {}
+
+
+@conv2d_signature
+def stale_kernel_cache(c: Conv2dCall) -> Tensor:
+    """Caches a "compiled kernel" per input rank and dtype, and keeps the stride, padding and dilation of the
+    first call that built it: later calls with other ones get the first call's geometry.
+
+    The bug class of a JIT or autotuning cache whose key leaves out a parameter the kernel
+    was specialised on. A case fails only after another call of the same rank and dtype, so
+    each of its failures holds when checked alone in a fresh process.
+    """
+    built = _KERNELS.setdefault((c.input.dim(), c.input.dtype), c)
+    return base_conv2d(c._replace(stride=built.stride, padding=built.padding, dilation=built.dilation))
