@@ -134,22 +134,36 @@ def _jax_conv(
     groups: int,
 ) -> torch.Tensor:
     """``jax.lax.conv_general_dilated`` over ``rank`` spatial axes (the JAX adapters' one translation)."""
-    jax = _jax()
     if bias is not None:
         raise NotImplementedError("jax.lax.conv_general_dilated takes no bias")
     if isinstance(padding, str):
         pads = _padding_word(padding, stride, {"same": "SAME", "valid": "VALID"}, "jax.lax", rank)
     else:
         pads = [(p, p) for p in _axes(padding, rank)]
-    x, w = _jax_array(input), _jax_array(weight)
+    return _lax(
+        input, _jax_array(weight), _axes(stride, rank), pads, (1,) * rank, _axes(dilation, rank), groups
+    )
+
+
+def _lax(
+    input: torch.Tensor, w: Any, strides: Any, pads: Any, lhs_dilation: Any, rhs_dilation: Any, groups: int
+) -> torch.Tensor:
+    """``jax.lax.conv_general_dilated`` of ``input`` and the lax array ``w`` in NC...: the JAX adapters' one call.
+
+    float16/bfloat16 are accumulated in float32 (``preferred_element_type``), as lax documents,
+    and the result comes back in the input's dtype.
+    """
+    jax = _jax()
+    x = _jax_array(input)
     wide = jax.numpy.float32 if input.dtype in (torch.float16, torch.bfloat16) else None
     out = jax.lax.conv_general_dilated(
         x,
         w,
-        window_strides=_axes(stride, rank),
+        window_strides=strides,
         padding=pads,
-        rhs_dilation=_axes(dilation, rank),
-        dimension_numbers=_JAX_LAYOUTS[rank],
+        lhs_dilation=lhs_dilation,
+        rhs_dilation=rhs_dilation,
+        dimension_numbers=_JAX_LAYOUTS[w.ndim - 2],
         feature_group_count=groups,
         preferred_element_type=wide,
     )
@@ -218,7 +232,7 @@ def jax_conv_transpose2d(
     jax = _jax()
     if bias is not None:
         raise NotImplementedError("jax.lax.conv_general_dilated takes no bias")
-    x, w = _jax_array(input), _jax_array(weight)
+    w = _jax_array(weight)
     c_in, per_group, *kernel = weight.shape
     w = w.reshape(groups, c_in // groups, per_group, *kernel).swapaxes(1, 2)
     w = jax.numpy.flip(w.reshape(groups * per_group, c_in // groups, *kernel), axis=(2, 3))
@@ -227,19 +241,7 @@ def jax_conv_transpose2d(
         (d * (k - 1) - p, d * (k - 1) - p + extra)
         for k, d, p, extra in zip(kernel, dilations, _axes(padding, 2), _axes(output_padding, 2), strict=True)
     ]
-    wide = jax.numpy.float32 if input.dtype in (torch.float16, torch.bfloat16) else None
-    out = jax.lax.conv_general_dilated(
-        x,
-        w,
-        window_strides=(1, 1),
-        padding=pads,
-        lhs_dilation=strides,
-        rhs_dilation=dilations,
-        dimension_numbers=_JAX_LAYOUTS[2],
-        feature_group_count=groups,
-        preferred_element_type=wide,
-    )
-    return _torch(out.astype(x.dtype), input)
+    return _lax(input, w, (1, 1), pads, strides, dilations, groups)
 
 
 # -- ONNX Runtime ------------------------------------------------------------------------------------
@@ -306,8 +308,15 @@ def _onnx_conv(
     else:
         pads = list(_axes(padding, rank))
         attributes["pads"] = pads + pads  # ONNX: all begins, then all ends
+    return _onnx_run("Conv", rank, attributes, input, weight, bias)
+
+
+def _onnx_run(
+    op: str, rank: int, attributes: dict[str, Any], input: torch.Tensor, weight: torch.Tensor, bias: Any
+) -> torch.Tensor:
+    """One ONNX ``op`` node with ``attributes`` on the arrays of the tensors: the ONNX Runtime adapters' one call."""
     frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in attributes.items()))
-    session = _onnx_session(bias is not None, frozen, rank)
+    session = _onnx_session(bias is not None, frozen, rank, op)
     feeds = {"X": _numpy(input), "W": _numpy(weight)}
     if bias is not None:
         feeds["B"] = _numpy(bias)
@@ -367,11 +376,7 @@ def onnxruntime_conv_transpose2d(
         "group": groups,
         "kernel_shape": tuple(weight.shape[2:]),
     }
-    session = _onnx_session(bias is not None, tuple(sorted(attributes.items())), 2, "ConvTranspose")
-    feeds = {"X": _numpy(input), "W": _numpy(weight)}
-    if bias is not None:
-        feeds["B"] = _numpy(bias)
-    return _torch(session.run(["Y"], feeds)[0], input)
+    return _onnx_run("ConvTranspose", 2, attributes, input, weight, bias)
 
 
 # -- tinygrad ---------------------------------------------------------------------------------------
